@@ -1,0 +1,29 @@
+"""Catalogue of fault personalities a simulated device can be given in lab.toml.
+
+Only names and descriptions live here (validation and reports use them); the behaviour
+is implemented inside the simulated lab. Every suite check has at least one fault here
+that it must catch, proven by a self-test in tests/.
+"""
+
+from __future__ import annotations
+
+CHARGER_FAULTS: dict[str, str] = {
+    "boots-with-wrong-firmware": "announces a firmware version in BootNotification other than its inventory entry",
+    "ignores-boot-pending": "sends other requests while its boot is Pending instead of retrying the boot",
+    "wrong-heartbeat-interval": "sends heartbeats at twice the interval the central system gave it",
+    "skips-status-notification": "does not report the connector becoming occupied when an EV plugs in",
+    "ignores-authorization": "starts a transaction even when the central system rejects the id token",
+    "ignores-remote-stop": "accepts a remote stop but keeps the transaction running",
+    "meter-goes-backwards": "energy register decreases during a transaction",
+    "ignores-reset": "accepts a Reset but never reboots",
+    "ignores-availability": "accepts ChangeAvailability but keeps its connector status",
+}
+
+EV_FAULTS: dict[str, str] = {
+    "never-requests-energy": "stays in state B after plug-in instead of moving to C",
+}
+
+
+def unknown_faults(requested: tuple[str, ...], catalogue: dict[str, str]) -> list[str]:
+    """The requested fault names that the catalogue does not know."""
+    return [name for name in requested if name not in catalogue]
