@@ -1,0 +1,1 @@
+"""Instrument contracts, drivers (one module per model family) and their simulated twins."""

@@ -1,0 +1,1 @@
+"""Instrument drivers, one module per model family. Each registers itself by name."""

@@ -1,0 +1,63 @@
+"""Driver for the testbench station I/O box: EV emulator (control pilot) and RFID presenter.
+
+The box speaks SCPI over a TCP socket (``TCPIP::host::port::SOCKET``). In the simulated
+lab a twin of it sits in front of each simulated charger; the same driver would drive a
+hardware box implementing the same command set.
+"""
+
+from __future__ import annotations
+
+from instruments.contracts import EVEmulator, Identity, RfidReader
+from instruments.registry import register_driver
+from instruments.transports.scpi import ScpiTransport
+from testbench.errors import InstrumentError
+from testbench.lab.model import InstrumentSpec, SafetyLimits
+
+_EV_STATES = ("A", "B", "C", "D", "E")
+
+
+@register_driver("sim-ev-emulator")
+class StationIOBox(EVEmulator, RfidReader):
+    """EV emulator + RFID presenter box with a SCPI command set."""
+
+    def __init__(self, spec: InstrumentSpec, limits: SafetyLimits) -> None:
+        self.name = spec.name
+        self.limits = limits
+        self._scpi = ScpiTransport(spec.name, spec.resource, timeout_s=spec.timeout_s)
+
+    def identify(self) -> Identity:
+        reply = self._scpi.query("*IDN?")
+        parts = [p.strip() for p in reply.split(",")]
+        if len(parts) != 4:
+            raise InstrumentError(self.name, "*IDN?", reply, "expected maker,model,serial,firmware")
+        return Identity(*parts)
+
+    def select_ev(self, ev_id: str) -> None:
+        self._scpi.write_checked(f"EV:PROF {ev_id}")
+
+    def set_cp_state(self, state: str) -> None:
+        if state not in _EV_STATES:
+            raise InstrumentError(self.name, f"CP:STAT {state}", None,
+                                  f"EV-side pilot state must be one of {', '.join(_EV_STATES)}")
+        self._scpi.write_checked(f"CP:STAT {state}")
+
+    def cp_state(self) -> str:
+        reply = self._scpi.query("CP:STAT?")
+        if not reply or reply[0] not in "ABCDEF":
+            raise InstrumentError(self.name, "CP:STAT?", reply, "not a pilot state (A1..F)")
+        return reply
+
+    def duty_cycle_pct(self) -> float:
+        return self._scpi.query_float("CP:DUTY?")
+
+    def current_a(self) -> float:
+        return self._scpi.query_float("MEAS:CURR?")
+
+    def present(self, id_token: str) -> None:
+        self._scpi.write_checked(f"RFID:PRES {id_token}")
+
+    def safe_state(self) -> None:
+        self._scpi.write("*RST")
+
+    def close(self) -> None:
+        self._scpi.close()

@@ -1,0 +1,1 @@
+"""Transports drivers talk over: SCPI (pyvisa), Modbus, CAN, serial."""

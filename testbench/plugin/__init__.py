@@ -1,0 +1,1 @@
+"""The testbench pytest plugin (entry point ``pytest11: testbench``)."""
