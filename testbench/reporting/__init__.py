@@ -1,0 +1,1 @@
+"""Reporting: rich console (live verdicts, matrix), self-contained HTML matrix, Allure files."""
