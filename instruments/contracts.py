@@ -90,3 +90,191 @@ class RfidReader(Instrument):
 
     def safe_state(self) -> None:
         """Nothing is energised by an RFID presenter."""
+
+
+# --------------------------------------------------------------------------- measurement
+@dataclass(frozen=True)
+class PhaseReading:
+    """One phase (or element) of a power analyser reading. SI units, signed power."""
+
+    voltage_v: float
+    current_a: float
+    power_w: float
+    reactive_var: float
+    apparent_va: float
+    power_factor: float
+
+
+@dataclass(frozen=True)
+class PowerReading:
+    """One acquisition of a power analyser: per-phase values, totals, frequency, energy.
+
+    ``acquired_wall_s`` is the wall time the bench received the reading (stamped at
+    acquisition, not after a sleep); ``instrument_s`` the instrument's own timestamp if it
+    offers one.
+    """
+
+    phases: tuple[PhaseReading, ...]
+    power_w: float
+    reactive_var: float
+    apparent_va: float
+    power_factor: float
+    frequency_hz: float
+    energy_wh: float | None
+    acquired_wall_s: float
+    instrument_s: float | None = None
+
+    @property
+    def current_a(self) -> float:
+        """Largest phase current (what limits are judged against)."""
+        return max((p.current_a for p in self.phases), default=0.0)
+
+    @property
+    def voltage_v(self) -> float:
+        """Mean phase voltage."""
+        return sum(p.voltage_v for p in self.phases) / len(self.phases) if self.phases else 0.0
+
+
+class PowerAnalyzer(Instrument):
+    """A power analyser on a charger's input or output."""
+
+    @abstractmethod
+    def read(self) -> PowerReading:
+        """The latest reading (does not wait for fresh data)."""
+
+    @abstractmethod
+    def wait_fresh(self, timeout_s: float) -> PowerReading:
+        """Wait for the next update of the instrument's values, then read them."""
+
+    @abstractmethod
+    def set_update_interval_s(self, interval_s: float) -> None:
+        """Set the instrument's measurement update interval."""
+
+    def start_integration(self) -> None:
+        """Reset and start energy integration (where the instrument has one)."""
+
+    def stop_integration(self) -> None:
+        """Stop energy integration."""
+
+    def safe_state(self) -> None:
+        """A power analyser energises nothing."""
+
+
+@dataclass(frozen=True)
+class GridReading:
+    """What a grid emulator measures at its output."""
+
+    voltage_v: tuple[float, ...]
+    current_a: tuple[float, ...]
+    power_w: tuple[float, ...]
+    frequency_hz: float
+    acquired_wall_s: float
+
+
+class GridEmulator(Instrument):
+    """An AC source emulating the grid (per-phase voltage, frequency, angle)."""
+
+    @abstractmethod
+    def set_voltage_v(self, voltage_v: float, phase: int | None = None) -> None:
+        """Set the RMS phase voltage (all phases when ``phase`` is None)."""
+
+    @abstractmethod
+    def set_frequency_hz(self, frequency_hz: float) -> None:
+        """Set the output frequency."""
+
+    @abstractmethod
+    def set_phase_angle_deg(self, phase: int, angle_deg: float) -> None:
+        """Set the phase angle of one phase relative to phase 1."""
+
+    @abstractmethod
+    def set_slew(self, voltage_v_per_s: float | None = None,
+                 frequency_hz_per_s: float | None = None) -> None:
+        """Set voltage and frequency slew rates (None leaves a rate unchanged)."""
+
+    @abstractmethod
+    def set_current_limit_a(self, limit_a: float) -> None:
+        """Set the output current limit."""
+
+    @abstractmethod
+    def output(self, on: bool) -> None:
+        """Switch the output on or off."""
+
+    @abstractmethod
+    def measure(self) -> GridReading:
+        """Measure voltage, current, power and frequency at the output."""
+
+    def safe_state(self) -> None:
+        self.output(False)
+
+
+@dataclass(frozen=True)
+class DCReading:
+    """What a DC source/sink measures."""
+
+    voltage_v: float
+    current_a: float
+    power_w: float
+    acquired_wall_s: float
+
+
+class DCSource(Instrument):
+    """A bidirectional DC source/sink (battery emulator)."""
+
+    @abstractmethod
+    def set_voltage_v(self, voltage_v: float) -> None: ...
+
+    @abstractmethod
+    def set_current_limits_a(self, source_a: float, sink_a: float) -> None: ...
+
+    @abstractmethod
+    def set_power_limits_w(self, source_w: float, sink_w: float) -> None: ...
+
+    def set_internal_resistance_ohm(self, resistance_ohm: float) -> None:
+        """Emulated internal resistance (not every model has one)."""
+        raise NotImplementedError(f"{type(self).__name__} has no internal-resistance emulation")
+
+    @abstractmethod
+    def output(self, on: bool) -> None: ...
+
+    @abstractmethod
+    def measure(self) -> DCReading: ...
+
+    def safe_state(self) -> None:
+        self.output(False)
+
+
+class RelayBox(Instrument):
+    """Contactors and plug connect/disconnect relays."""
+
+    @abstractmethod
+    def set_relay(self, channel: int, closed: bool) -> None: ...
+
+    @abstractmethod
+    def relay(self, channel: int) -> bool: ...
+
+    @abstractmethod
+    def channels(self) -> int: ...
+
+    def safe_state(self) -> None:
+        for channel in range(self.channels()):
+            self.set_relay(channel, False)
+
+
+@dataclass(frozen=True)
+class CanFrame:
+    """A CAN frame as seen on the bus."""
+
+    arbitration_id: int
+    data: bytes
+    is_extended_id: bool
+    timestamp_s: float
+
+
+class CanNode(Instrument):
+    """A node on a CAN bus (e.g. a CCS EV-side controller, a CHAdeMO EV)."""
+
+    @abstractmethod
+    def send(self, arbitration_id: int, data: bytes, extended: bool = False) -> None: ...
+
+    @abstractmethod
+    def receive(self, timeout_s: float) -> CanFrame | None: ...

@@ -1,1 +1,281 @@
-"""pytest plugin entry point (being built)."""
+"""The testbench pytest plugin: lab, pairings, fixtures, verdict journal, Allure labels.
+
+Inert unless a test asks for a bench fixture (``pairing``, ``charger``, ``station``, ...):
+the project's own tests run with it loaded and nothing starts.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import testbench
+from testbench.errors import LabConfigError
+from testbench.lab.loader import load_lab
+from testbench.lab.model import Lab, Pairing
+from testbench.plugin.verdicts import PhaseOutcome, combine, describe, skip_reason
+from testbench.results.journal import Journal, ResultRecord, new_run_id
+
+BENCH_KEY = pytest.StashKey["BenchSession"]()
+PHASES_KEY = pytest.StashKey[list[PhaseOutcome]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("testbench", "EV charging interoperability bench")
+    group.addoption("--lab", default=None, help="lab description (default: ./lab.toml)")
+    group.addoption("--station", action="append", default=[], help="only this station (repeatable)")
+    group.addoption("--ev", action="append", default=[], help="only this EV (repeatable)")
+    group.addoption("--charger", action="append", default=[], help="only this charger (repeatable)")
+    group.addoption("--unattended", action="store_true", default=False,
+                    help="never ask the operator: skip steps that need one (default under CI)")
+    group.addoption("--run-id", default=None, help="id of this run (default: generated)")
+    group.addoption("--testbench-live", action="store_true", default=False,
+                    help="live rich progress and verdicts (used by `testbench run`)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "testcase(v16=None, v201=None, v21=None): certification "
+                            "test-case id per OCPP version, recorded as an Allure label")
+    config.addinivalue_line("markers", "requires(*needs): skip unless the station has these "
+                            "instrument roles / the pairing these capabilities")
+    session = BenchSession(config)
+    config.stash[BENCH_KEY] = session
+    config.pluginmanager.register(session, "testbench-session")
+    config.pluginmanager.import_plugin("fixtures.bench")
+
+
+class BenchSession:
+    """Per-pytest-session state: the lab, the runtime, the journal."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self._lab: Lab | None = None
+        self.runtime: Any = None
+        self.journal: Journal | None = None
+        self.run_id: str = config.getoption("run_id") or new_run_id()
+        self.live: Any = None
+        self.bench_items = 0
+        self.start_error: BaseException | None = None
+        self._old_sigterm: Any = None
+
+    # ------------------------------------------------------------------ the lab
+    @property
+    def lab_path(self) -> Path:
+        return Path(self.config.getoption("lab") or "lab.toml").resolve()
+
+    @property
+    def lab(self) -> Lab:
+        if self._lab is None:
+            try:
+                self._lab = load_lab(self.lab_path)
+            except LabConfigError as exc:
+                raise pytest.UsageError(str(exc)) from None
+        return self._lab
+
+    @property
+    def run_dir(self) -> Path:
+        return self.lab.output_dir / "runs" / self.run_id
+
+    @property
+    def unattended(self) -> bool:
+        return bool(self.config.getoption("unattended") or os.environ.get("CI"))
+
+    def pairings(self) -> list[Pairing]:
+        opt = self.config.getoption
+        stations, evs, chargers = opt("station"), opt("ev"), opt("charger")
+        unknown = [s for s in stations if s not in self.lab.stations]
+        if unknown:
+            raise pytest.UsageError(f"--station {unknown[0]}: no such station in {self.lab.path}; "
+                                    f"stations: {', '.join(self.lab.stations)}")
+        for name, given, known in (("--ev", evs, self.lab.evs), ("--charger", chargers, self.lab.chargers)):
+            missing = [g for g in given if g not in known]
+            if missing:
+                raise pytest.UsageError(f"{name} {missing[0]}: not in {self.lab.path}; "
+                                        f"known: {', '.join(known)}")
+        return [p for p in self.lab.pairings()
+                if (not stations or p.station in stations) and (not evs or p.ev in evs)
+                and (not chargers or p.charger in chargers)]
+
+    # --------------------------------------------------------------- runtime
+    def ensure_runtime(self) -> Any:
+        """Start the bench on first use (central system, simulated lab, chargers connected)."""
+        if self.start_error is not None:
+            raise self.start_error
+        if self.runtime is None:
+            from testbench.plugin.runtime import BenchRuntime
+
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            runtime = BenchRuntime(self.lab, self.run_dir)
+            try:
+                runtime.start()
+            except BaseException as exc:
+                runtime.close()
+                self.start_error = exc
+                raise
+            self.runtime = runtime
+        return self.runtime
+
+    def ensure_journal(self) -> Journal:
+        if self.journal is None:
+            lab = self.lab
+            self.journal = Journal.open(self.run_dir, {
+                "run_id": self.run_id, "lab": lab.settings.name, "lab_path": str(lab.path),
+                "mode": lab.settings.mode, "time_scale": lab.settings.time_scale,
+                "host": socket.gethostname(), "project_version": testbench.__version__,
+                "chargers": {c.id: {"vendor": c.vendor, "model": c.model, "firmware": c.firmware,
+                                    "ocpp_version": c.ocpp_version} for c in lab.chargers.values()},
+                "evs": {e.id: {"make": e.make, "model": e.model, "software": e.software}
+                        for e in lab.evs.values()},
+            })
+        return self.journal
+
+    # ------------------------------------------------------------------ hooks
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        def _sigterm(signum: int, frame: Any) -> None:
+            raise KeyboardInterrupt("SIGTERM")
+
+        try:
+            self._old_sigterm = signal.signal(signal.SIGTERM, _sigterm)
+        except ValueError:  # not the main thread
+            self._old_sigterm = None
+
+    def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
+                                      items: list[pytest.Item]) -> None:
+        bench = [i for i in items if _pairing_of(i) is not None]
+        self.bench_items = len(bench)
+        if not bench:
+            return
+        order = {p: n for n, p in enumerate(self.pairings())}
+        # campaign order: all tests of one pairing, then the next (fewer re-plugs on real benches)
+        position = {id(item): n for n, item in enumerate(items)}
+        items.sort(key=lambda i: (order.get(_pairing_of(i), -1), position[id(i)]))
+        if self.config.getoption("testbench_live"):
+            from testbench.reporting.live import LiveConsole
+
+            self.live = LiveConsole()
+            self.live.start(total=self.bench_items)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        report = yield
+        if _pairing_of(item) is None:
+            return report
+        phases = item.stash.setdefault(PHASES_KEY, [])
+        if report.skipped:
+            phases.append(PhaseOutcome(report.when, "skipped", False, skip_reason(report.longrepr)))
+        elif report.failed:
+            exc = call.excinfo.value if call.excinfo is not None else Exception("failed")
+            device_fault, message = describe(exc)
+            phases.append(PhaseOutcome(report.when, "failed", device_fault, message))
+        else:
+            phases.append(PhaseOutcome(report.when, "passed", False, ""))
+        if report.when == "teardown":
+            self._record(item, phases)
+        return report
+
+    def _record(self, item: pytest.Item, phases: list[PhaseOutcome]) -> None:
+        pairing = _pairing_of(item)
+        assert pairing is not None
+        lab = self.lab
+        charger, ev = lab.chargers[pairing.charger], lab.evs[pairing.ev]
+        verdict, message = combine(phases)
+        started = item.stash.get(STARTED_KEY, time.time())
+        record = ResultRecord(
+            test_id=item.nodeid, name=getattr(item, "originalname", item.name),
+            testcase_id=testcase_id(item, charger.ocpp_version),
+            suite=_suite_of(item), station=pairing.station, ev=ev.id, charger=charger.id,
+            charger_firmware=charger.firmware, ev_software=ev.software,
+            ocpp_version=charger.ocpp_version, verdict=verdict,
+            duration_s=round(time.time() - started, 3), message=message,
+            evidence=item.stash.get(EVIDENCE_KEY, []), wall_s=time.time())
+        self.ensure_journal().record(record)
+        if self.live is not None:
+            self.live.on_result(record)
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        try:
+            if self.runtime is not None:
+                self.runtime.close()
+        finally:
+            if self._old_sigterm is not None:
+                signal.signal(signal.SIGTERM, self._old_sigterm)
+            if self.live is not None:
+                self.live.finish()
+            if self.journal is not None:
+                self.journal.close({"exitstatus": int(exitstatus),
+                                    "interrupted": session.shouldstop is not False
+                                    or int(exitstatus) == 2})
+                self._write_reports(session)
+
+    def _write_reports(self, session: pytest.Session) -> None:
+        from testbench.reporting.allure_env import write_categories, write_environment
+        from testbench.reporting.matrix_html import write_matrix_html
+        from testbench.results.matrix import matrix_from_journals
+        import json
+
+        lab = self.lab
+        matrix = matrix_from_journals([self.run_dir / "journal.jsonl"])
+        for folder in (self.run_dir, lab.output_dir):
+            (folder / "matrix.json").write_text(json.dumps(matrix.to_json(), indent=2), encoding="utf-8")
+            write_matrix_html(matrix, folder / "matrix.html",
+                              title=f"{lab.settings.name}: interoperability matrix ({self.run_id})")
+        allure_dir = getattr(self.config.option, "allure_report_dir", None)
+        if allure_dir:
+            props = {"lab": lab.settings.name, "mode": lab.settings.mode, "run_id": self.run_id,
+                     "time_scale": str(lab.settings.time_scale),
+                     "testbench": testbench.__version__}
+            for c in lab.chargers.values():
+                props[f"charger.{c.id}"] = f"{c.vendor} {c.model} fw {c.firmware} OCPP {c.ocpp_version}"
+            for e in lab.evs.values():
+                props[f"ev.{e.id}"] = f"{e.make} {e.model} sw {e.software}"
+            Path(allure_dir).mkdir(parents=True, exist_ok=True)
+            write_environment(Path(allure_dir), props)
+            write_categories(Path(allure_dir))
+
+
+STARTED_KEY = pytest.StashKey[float]()
+EVIDENCE_KEY = pytest.StashKey[list[str]]()
+
+
+def _pairing_of(item: pytest.Item) -> Pairing | None:
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return None
+    value = callspec.params.get("pairing")
+    return value if isinstance(value, Pairing) else None
+
+
+def _suite_of(item: pytest.Item) -> str:
+    parts = Path(item.nodeid.split("::")[0]).parts
+    if "suites" in parts:
+        parts = parts[parts.index("suites") + 1:]
+    return "/".join(parts[:-1]) or Path(item.nodeid.split("::")[0]).stem
+
+
+def testcase_id(item: pytest.Item, ocpp_version: str) -> str | None:
+    """The certification test-case id of ``item`` for a charger speaking ``ocpp_version``."""
+    marker = item.get_closest_marker("testcase")
+    if marker is None:
+        return None
+    key = {"1.6": "v16", "2.0.1": "v201", "2.1": "v21"}[ocpp_version]
+    if marker.args:
+        return str(marker.args[0])
+    value = marker.kwargs.get(key)
+    return None if value is None else str(value)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "pairing" not in metafunc.fixturenames:
+        return
+    bench: BenchSession = metafunc.config.stash[BENCH_KEY]
+    pairings = bench.pairings()
+    several_stations = len({p.station for p in pairings}) > 1
+    ids = [f"{p.station}:{p.id}" if several_stations else p.id for p in pairings]
+    metafunc.parametrize("pairing", pairings, ids=ids)

@@ -1,0 +1,1 @@
+"""The scenario suites a lab runs: the product's test cases."""

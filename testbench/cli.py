@@ -1,0 +1,175 @@
+"""The `testbench` command: run suites on a lab, check a lab, start the simulated lab."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from testbench.errors import LabConfigError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _suites_dir() -> Path:
+    import suites
+
+    return Path(suites.__file__).resolve().parent
+
+
+class _RunObserver:
+    """Captures the pytest config of an in-process run so the CLI can read the bench state."""
+
+    def __init__(self) -> None:
+        self.config: pytest.Config | None = None
+
+    def pytest_configure(self, config: pytest.Config) -> None:
+        self.config = config
+
+
+def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    from testbench.lab.loader import load_lab
+    from testbench.results.journal import new_run_id
+
+    lab_path = Path(args.lab).resolve()
+    try:
+        lab = load_lab(lab_path)
+    except LabConfigError as exc:
+        console.print(f"[bold red]lab error:[/] {exc}", highlight=False)
+        return EXIT_USAGE
+    run_id = new_run_id()
+    targets = args.suites or [str(_suites_dir())]
+    for target in targets:
+        if not Path(target.split("::")[0]).exists():
+            console.print(f"[bold red]usage error:[/] no such suite path {target!r}")
+            return EXIT_USAGE
+    allure_dir = lab.output_dir / "allure-results"
+    pytest_args = [
+        *targets, "--lab", str(lab_path), "--run-id", run_id, "--testbench-live",
+        "-p", "no:terminal", "-c", str(Path(__file__).parent / "plugin" / "pytest-run.ini"),
+        "--rootdir", str(Path(targets[0]).resolve().parent if Path(targets[0]).is_dir() else Path.cwd()),
+        "--alluredir", str(allure_dir), "--clean-alluredir",
+    ]
+    for station in args.station:
+        pytest_args += ["--station", station]
+    for ev in args.ev:
+        pytest_args += ["--ev", ev]
+    for charger in args.charger:
+        pytest_args += ["--charger", charger]
+    if args.unattended:
+        pytest_args.append("--unattended")
+    if args.k:
+        pytest_args += ["-k", args.k]
+    pytest_args += args.pytest_args
+
+    console.print(f"[bold]testbench run[/] {run_id} on lab [cyan]{lab.settings.name}[/] "
+                  f"({lab.settings.mode}, time scale {lab.settings.time_scale:g}) from {lab_path}")
+    observer = _RunObserver()
+    try:
+        code = pytest.main(pytest_args, plugins=[observer])
+    except KeyboardInterrupt:
+        code = pytest.ExitCode.INTERRUPTED
+    return _finish(console, observer, lab, run_id, int(code))
+
+
+def _finish(console: Console, observer: _RunObserver, lab: Any, run_id: str, code: int) -> int:
+    from testbench.plugin.plugin import BENCH_KEY
+
+    bench = observer.config.stash.get(BENCH_KEY, None) if observer.config else None
+    run_dir = lab.output_dir / "runs" / run_id
+    journal = run_dir / "journal.jsonl"
+    if bench is not None and bench.start_error is not None:
+        console.print(f"[bold red]bench error:[/] {bench.start_error}", highlight=False)
+    if journal.exists():
+        from testbench.reporting.matrix_console import render_failures, render_matrix
+        from testbench.results.matrix import matrix_from_journals
+
+        matrix = matrix_from_journals([journal])
+        console.print(render_matrix(matrix))
+        console.print(render_failures(matrix))
+        console.print(f"journal: {journal}\nmatrix:  {lab.output_dir / 'matrix.html'}\n"
+                      f"allure:  {lab.output_dir / 'allure-results'} "
+                      "(view with `allure serve` if the Allure command-line tool is installed)",
+                      highlight=False)
+    if code == pytest.ExitCode.OK:
+        return EXIT_OK
+    if code == pytest.ExitCode.TESTS_FAILED:
+        return EXIT_FAILED
+    if code == pytest.ExitCode.INTERRUPTED:
+        if bench is not None and bench.start_error is not None:
+            return EXIT_USAGE
+        console.print("[yellow]interrupted:[/] every verdict reached so far is in the journal")
+        return EXIT_INTERRUPTED
+    if code == pytest.ExitCode.NO_TESTS_COLLECTED:
+        console.print("[bold red]usage error:[/] no tests selected (check -k, --station, --ev, --charger)")
+    elif code == pytest.ExitCode.USAGE_ERROR and (bench is None or bench.start_error is None):
+        console.print("[bold red]usage error[/] (see the message above)")
+    return EXIT_USAGE
+
+
+def cmd_lab_check(args: argparse.Namespace, console: Console) -> int:
+    from testbench.lab.check import run_lab_check
+
+    return run_lab_check(Path(args.path), console)
+
+
+def cmd_sim(args: argparse.Namespace, console: Console) -> int:
+    # The simulated lab is its own program; the bench only ever starts it, never imports it.
+    argv = [sys.executable, "-m", "testbench.sim", "--lab", str(args.lab)]
+    if args.csms_url:
+        argv += ["--csms-url", args.csms_url]
+    if args.epoch is not None:
+        argv += ["--epoch", repr(args.epoch)]
+    os.execv(sys.executable, argv)
+    return EXIT_USAGE  # not reached
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="testbench", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run suites over every EV x charger pairing of the lab")
+    run.add_argument("suites", nargs="*", help="suite files or folders (default: all suites)")
+    run.add_argument("--lab", default="lab.toml", help="lab description (default: ./lab.toml)")
+    run.add_argument("--station", action="append", default=[])
+    run.add_argument("--ev", action="append", default=[])
+    run.add_argument("--charger", action="append", default=[])
+    run.add_argument("-k", default=None, help="pytest -k expression selecting tests")
+    run.add_argument("--unattended", action="store_true", help="skip steps that need an operator")
+    run.add_argument("pytest_args", nargs=argparse.REMAINDER, default=[],
+                     help="after --: extra pytest arguments")
+    run.set_defaults(func=cmd_run)
+
+    lab = sub.add_parser("lab", help="lab description tools")
+    lab_sub = lab.add_subparsers(dest="lab_command", required=True)
+    check = lab_sub.add_parser("check", help="validate a lab.toml")
+    check.add_argument("path", nargs="?", default="lab.toml")
+    check.set_defaults(func=cmd_lab_check)
+
+    sim = sub.add_parser("sim", help="run the simulated lab of a lab.toml (started automatically by runs)")
+    sim.add_argument("--lab", default="lab.toml")
+    sim.add_argument("--csms-url", default=None)
+    sim.add_argument("--epoch", type=float, default=None)
+    sim.set_defaults(func=cmd_sim)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "pytest_args", None) and args.pytest_args[:1] == ["--"]:
+        args.pytest_args = args.pytest_args[1:]
+    console = Console(highlight=False)
+    try:
+        return int(args.func(args, console))
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]")
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""The bench of one run: central system, simulated lab, instruments, and their teardown.
+
+``BenchRuntime.close()`` always leaves every opened instrument in its safe state, whatever
+ended the run (normal end, failure, exception, Ctrl-C, SIGTERM).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from instruments.registry import get_driver
+from testbench.aio import BackgroundLoop
+from testbench.clock import LabClock
+from testbench.csms import CentralSystem, Csms
+from testbench.errors import BenchError
+from testbench.lab.model import InstrumentSpec, Lab, StationSpec
+from testbench.plugin.simproc import SimProcess
+
+log = logging.getLogger(__name__)
+
+
+class BenchRuntime:
+    """Everything a run needs that lives longer than one test."""
+
+    def __init__(self, lab: Lab, run_dir: Path) -> None:
+        self.lab = lab
+        self.run_dir = run_dir
+        self.clock = LabClock(scale=lab.settings.time_scale, epoch=time.time())
+        self.loop: BackgroundLoop | None = None
+        self.central: CentralSystem | None = None
+        self.csms: Csms | None = None
+        self.sim: SimProcess | None = None
+        self._instruments: dict[tuple[str, str], Any] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        """Start the central system, the simulated lab (sim mode), and wait for the chargers."""
+        self.loop = BackgroundLoop()
+        self.central = CentralSystem(self.lab.csms, self.lab.chargers, self.clock,
+                                     trace_dir=self.run_dir / "traces")
+        self.loop.run(self.central.start(), timeout_s=30)
+        self.csms = Csms(self.central, self.loop, self.clock)
+        if self.lab.is_sim:
+            base_url = self.central.url_for("_").rsplit("/", 1)[0]
+            self.sim = SimProcess.start(self.lab.path, base_url, self.clock.epoch,
+                                        log_path=self.run_dir / "sim.log")
+        expected = sorted({c for st in self.lab.stations.values() for c in st.chargers})
+        self.csms.wait_connected(expected, within_s=self.lab.csms.connect_timeout_s)
+
+    def close(self) -> None:
+        """Safe-state every instrument, then stop the simulated lab and the central system."""
+        problems: list[str] = []
+        for (station, name), driver in list(self._instruments.items()):
+            try:
+                driver.safe_state()
+            except Exception as exc:  # noqa: BLE001 - keep making the others safe
+                problems.append(f"{station}/{name}: safe_state failed: {exc}")
+            try:
+                driver.close()
+            except Exception:  # noqa: BLE001
+                pass
+        self._instruments.clear()
+        if self.sim is not None:
+            self.sim.stop()
+            self.sim = None
+        if self.loop is not None and self.central is not None:
+            try:
+                self.loop.run(self.central.stop(), timeout_s=10)
+            except Exception as exc:  # noqa: BLE001
+                problems.append(f"central system stop: {exc}")
+        if self.loop is not None:
+            self.loop.stop()
+            self.loop = None
+        for problem in problems:
+            log.error(problem)
+
+    # ---------------------------------------------------------------- instruments
+    def instrument(self, station: StationSpec, spec: InstrumentSpec) -> Any:
+        """The opened driver for ``spec`` (opened once per run, made safe at the end)."""
+        key = (station.id, spec.name)
+        if key not in self._instruments:
+            driver_cls = get_driver(spec.driver)
+            self._instruments[key] = driver_cls(spec, station.limits)
+        return self._instruments[key]
+
+    def make_all_safe(self) -> None:
+        """Put every opened instrument in its safe state (used between tests)."""
+        for driver in self._instruments.values():
+            try:
+                driver.safe_state()
+            except BenchError as exc:
+                log.error("safe_state failed: %s", exc)
