@@ -8,6 +8,7 @@ A driver class is constructed as ``cls(spec: InstrumentSpec, limits: SafetyLimit
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import TypeVar
@@ -15,7 +16,6 @@ from typing import TypeVar
 from testbench.errors import BenchError
 
 _DRIVERS: dict[str, type] = {}
-_BUILTIN_MODULES = ("instruments.drivers.sim_ev_emulator",)
 
 T = TypeVar("T", bound=type)
 
@@ -31,8 +31,10 @@ def register_driver(name: str) -> Callable[[T], T]:
 
 
 def _load_all() -> None:
-    for module in _BUILTIN_MODULES:
-        importlib.import_module(module)
+    import instruments.drivers as builtin
+
+    for module in pkgutil.iter_modules(builtin.__path__, prefix="instruments.drivers."):
+        importlib.import_module(module.name)
     for ep in entry_points(group="testbench.drivers"):
         if ep.name not in _DRIVERS:
             _DRIVERS[ep.name] = ep.load()
