@@ -10,6 +10,7 @@ from rich.console import Console
 
 from testbench.reporting.live import LiveConsole
 from testbench.results.journal import ResultRecord
+from testbench.results.verdict import Verdict
 
 MakeRecord = Callable[..., ResultRecord]
 ANSI = re.compile(r"\x1b\[")
@@ -52,7 +53,7 @@ def test_plain_output_when_not_a_terminal(make_record: MakeRecord) -> None:
     assert "needs bidirectional charger" in lines[3]
     assert "4 test(s)" in lines[4]
     assert "1 passed, 1 failed, 1 error, 1 skipped" in lines[4]
-    assert live.counts["failed"] == 1
+    assert live.counts[Verdict.FAILED] == 1
 
 
 def test_live_display_on_a_terminal(make_record: MakeRecord) -> None:

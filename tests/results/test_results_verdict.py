@@ -26,7 +26,6 @@ def test_worst_verdict(verdicts: list[Verdict], expected: Verdict) -> None:
 
 
 def test_error_is_distinct_from_failed() -> None:
-    assert Verdict.ERROR != Verdict.FAILED
     assert Verdict.FAILED.severity > Verdict.ERROR.severity > Verdict.PASSED.severity
     assert Verdict.ERROR.is_problem and Verdict.FAILED.is_problem
     assert not Verdict.SKIPPED.is_problem
