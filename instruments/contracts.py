@@ -278,3 +278,18 @@ class CanNode(Instrument):
 
     @abstractmethod
     def receive(self, timeout_s: float) -> CanFrame | None: ...
+
+
+class SupplySwitch(Instrument):
+    """Switches the mains supply of the charger under test (a contactor or smart PDU)."""
+
+    @abstractmethod
+    def set_supply(self, on: bool) -> None:
+        """Switch the charger's supply on or off."""
+
+    @abstractmethod
+    def power_cycle(self, off_s: float) -> None:
+        """Switch the supply off for ``off_s`` seconds, then on again (returns at once)."""
+
+    def safe_state(self) -> None:
+        """The charger under test is not an instrument: its supply is left as it is."""

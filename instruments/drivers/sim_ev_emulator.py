@@ -7,7 +7,7 @@ hardware box implementing the same command set.
 
 from __future__ import annotations
 
-from instruments.contracts import EVEmulator, Identity, RfidReader
+from instruments.contracts import EVEmulator, Identity, RfidReader, SupplySwitch
 from instruments.registry import register_driver
 from instruments.transports.scpi import ScpiTransport
 from testbench.errors import InstrumentError
@@ -17,8 +17,8 @@ _EV_STATES = ("A", "B", "C", "D", "E")
 
 
 @register_driver("sim-ev-emulator")
-class StationIOBox(EVEmulator, RfidReader):
-    """EV emulator + RFID presenter box with a SCPI command set."""
+class StationIOBox(EVEmulator, RfidReader, SupplySwitch):
+    """EV emulator + RFID presenter + charger supply switch, with a SCPI command set."""
 
     def __init__(self, spec: InstrumentSpec, limits: SafetyLimits) -> None:
         self.name = spec.name
@@ -56,8 +56,16 @@ class StationIOBox(EVEmulator, RfidReader):
     def present(self, id_token: str) -> None:
         self._scpi.write_checked(f"RFID:PRES {id_token}")
 
+    def set_supply(self, on: bool) -> None:
+        self._scpi.write_checked(f"PWR:STAT {1 if on else 0}")
+
+    def power_cycle(self, off_s: float) -> None:
+        self._scpi.write_checked(f"PWR:CYCL {off_s:g}")
+
     def safe_state(self) -> None:
+        """Unplug the EV (``*RST``); the charger's supply is left as it is."""
         self._scpi.write("*RST")
+        self._scpi.check_errors("*RST")
 
     def close(self) -> None:
         self._scpi.close()

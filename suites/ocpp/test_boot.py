@@ -11,10 +11,10 @@ STATUS_AFTER_BOOT_WITHIN_S = 30.0
 
 
 @pytest.mark.testcase(v16="TC_001_CS", v201="TC_B_01_CS", v21="TC_B_01_CS")
-def test_boot_accepted(charger, csms):
-    """After a reboot the charger boots with its inventory identity, then reports its connectors."""
+def test_boot_accepted(charger, csms, station):
+    """After a power cycle the charger boots with its inventory identity, then reports its connectors."""
     csms.set_boot_policy(charger.id, "Accepted")
-    assert ocpp.reset(charger, hard=True) == "Accepted", "charger refused the Reset it needs to reboot"
+    station.power_cycle_charger()
 
     boot = charger.expect("BootNotification", REBOOT_WITHIN_S)
     vendor, model, firmware = ocpp.boot_identity(charger, boot.payload)
@@ -28,10 +28,10 @@ def test_boot_accepted(charger, csms):
 
 
 @pytest.mark.testcase(v16="TC_002_CS", v201="TC_B_02_CS", v21="TC_B_02_CS")
-def test_boot_pending_then_accepted(charger, csms):
+def test_boot_pending_then_accepted(charger, csms, station):
     """While its boot is Pending the charger sends nothing but the boot, and retries it."""
     csms.set_boot_policy(charger.id, "Pending", pending_boots=1)
-    assert ocpp.reset(charger, hard=True) == "Accepted", "charger refused the Reset it needs to reboot"
+    station.power_cycle_charger()
 
     first = charger.expect("BootNotification", REBOOT_WITHIN_S)
     second = charger.expect("BootNotification", REBOOT_WITHIN_S)

@@ -22,7 +22,7 @@ def test_meter_values_during_transaction(charger, station):
     assert ocpp.remote_start(charger, TOKEN) == "Accepted", "charger rejected the remote start"
     started = ocpp.expect_transaction_started(charger, WITHIN_S)
     ocpp.expect_meter_samples(charger, SAMPLES, SAMPLE_INTERVAL_S * 3)
-    ocpp.remote_stop(charger, started.transaction_id)
+    station.unplug()  # ends the transaction without relying on remote stop (tested elsewhere)
     ended = ocpp.expect_transaction_ended(charger, WITHIN_S)
 
     samples = ocpp.energy_samples(charger)

@@ -14,7 +14,6 @@ from typing import Any
 from instruments.registry import get_driver
 from testbench.aio import BackgroundLoop
 from testbench.clock import LabClock
-from testbench.csms import CentralSystem, Csms
 from testbench.errors import BenchError
 from testbench.lab.model import InstrumentSpec, Lab, StationSpec
 from testbench.plugin.simproc import SimProcess
@@ -30,14 +29,16 @@ class BenchRuntime:
         self.run_dir = run_dir
         self.clock = LabClock(scale=lab.settings.time_scale, epoch=time.time())
         self.loop: BackgroundLoop | None = None
-        self.central: CentralSystem | None = None
-        self.csms: Csms | None = None
+        self.central: Any = None
+        self.csms: Any = None
         self.sim: SimProcess | None = None
         self._instruments: dict[tuple[str, str], Any] = {}
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
         """Start the central system, the simulated lab (sim mode), and wait for the chargers."""
+        from testbench.csms import CentralSystem, Csms
+
         self.loop = BackgroundLoop()
         self.central = CentralSystem(self.lab.csms, self.lab.chargers, self.clock,
                                      trace_dir=self.run_dir / "traces")
