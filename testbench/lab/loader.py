@@ -113,8 +113,7 @@ _CSMS_FIELDS = (
            pattern_hint="a host name or IP address without spaces"),
     _Field("port", "int", "9000", low=0, high=65535, hint="0 picks any free port"),
     _Field("path_prefix", "str", '"/ocpp"', pattern=r"(/[A-Za-z0-9._~-]+)*",
-           pattern_hint='a URL path with a leading slash and no trailing slash, e.g. "/ocpp", '
-                        'or "" for none'),
+           pattern_hint='a URL path with a leading slash and no trailing slash (or "" for none)'),
     _Field("tls_cert", "path", '"certs/csms.pem"'),
     _Field("tls_key", "path", '"certs/csms.key"'),
     _Field("tls_ca", "path", '"certs/ca.pem"'),
@@ -385,13 +384,17 @@ def _check_text(raw: str, f: _Field, table: str, problems: _Problems) -> Any:
         problems.add(table, f.name, f"{_toml(raw)} is not an allowed value", _with_hint(fix, f))
         return _INVALID
     if f.pattern is not None and not re.fullmatch(f.pattern, raw):
-        problems.add(table, f.name, f"{_toml(raw)} is not valid: expected {f.pattern_hint}",
-                     f"rename it, e.g. {f.name} = {f.example}")
+        problems.add(table, f.name, f"{_toml(raw)} is not valid here",
+                     f"use {f.pattern_hint}; e.g. {f.name} = {f.example}")
         return _INVALID
     return Path(raw) if f.kind == "path" else raw
 
 
 def _check_number(raw: float, f: _Field, table: str, problems: _Problems) -> Any:
+    if isinstance(raw, int) and abs(raw) > 2**63:
+        problems.add(table, f.name, f"{raw} is far out of range",
+                     f"write {f.name} = {f.example}")
+        return _INVALID
     if isinstance(raw, float) and not math.isfinite(raw):
         problems.add(table, f.name, f"must be a finite number, got {raw}",
                      f"write {f.name} = {f.example}")
@@ -710,52 +713,85 @@ class _LabBuilder:
 
     def _chargers(
         self, settings: LabSettings | None, csms: CsmsSettings | None
-    ) -> tuple[dict[str, ChargerSpec], set[str]]:
-        specs: dict[str, ChargerSpec] = {}
+    ) -> tuple[dict[str, ChargerSpec], set[str] | None]:
+        def rules(values: dict[str, Any], raw: dict[str, Any], table: str, ident: str) -> None:
+            self._charger_rules(values, raw, table, settings, csms, ident)
+
+        return self._inventory("chargers", "charger", _CHARGER_FIELDS, ChargerSpec, rules)
+
+    def _evs(self, settings: LabSettings | None) -> tuple[dict[str, EVSpec], set[str] | None]:
+        def rules(values: dict[str, Any], raw: dict[str, Any], table: str, ident: str) -> None:
+            low, high = values.get("min_current_a"), values.get("max_current_a")
+            if low is not None and high is not None and low > high:
+                self.p.add(table, "min_current_a",
+                           f"min_current_a ({_num(low)} A) is above max_current_a "
+                           f"({_num(high)} A)",
+                           "make min_current_a <= max_current_a (IEC 61851 chargers offer "
+                           "at least 6 A)")
+            self._no_faults_in_real_lab(values, table, settings)
+
+        return self._inventory("evs", "EV", _EV_FIELDS, EVSpec, rules)
+
+    def _inventory(
+        self, name: str, what: str, fields: tuple[_Field, ...], spec_type: Any, rules: Any
+    ) -> tuple[dict[str, Any], set[str] | None]:
+        """Read ``[[name]]`` entries into specs by id.
+
+        Also returns the declared ids, or None when they are not reliable (an entry with a
+        missing, invalid or duplicate id, or a broken array): references to this kind are
+        then not checked, so one mistake does not cascade into many.
+        """
+        specs: dict[str, Any] = {}
         declared: dict[str, str] = {}
-        for index, raw in enumerate(_array_of_tables(self.doc, "chargers", self.p, "chargers")):
-            table = _label("chargers", index, "id", raw)
+        before_array = len(self.p)
+        entries = _array_of_tables(self.doc, name, self.p, f"{what}s")
+        complete = len(self.p) == before_array
+        for index, raw in enumerate(entries):
+            table = _label(name, index, "id", raw)
             before = len(self.p)
             ident = raw.get("id") if isinstance(raw.get("id"), str) else ""
-            values = _read_table(raw, table, _CHARGER_FIELDS, self.p, secret_owner=ident)
-            self._duplicate_id(values, declared, table, "charger")
-            secret_written = any(_is_secret_key(key) for key in raw)
-            self._charger_rules(values, table, settings, csms, ident, secret_written)
+            values = _read_table(raw, table, fields, self.p, secret_owner=ident)
+            complete &= self._duplicate_id(values, declared, table, what)
+            rules(values, raw, table, ident)
             if len(self.p) == before:
-                specs[values["id"]] = ChargerSpec(**values)
-        return specs, set(declared)
+                specs[values["id"]] = spec_type(**values)
+        return specs, (set(declared) if complete else None)
 
     def _duplicate_id(
         self, values: dict[str, Any], declared: dict[str, str], table: str, what: str
-    ) -> None:
+    ) -> bool:
+        """Record the entry's id; False (reported if duplicate) when it has no usable id."""
         ident = values.get("id")
         if ident is None:
-            return
+            return False
         if ident in declared:
             self.p.add(table, "id", f"id {_toml(ident)} is already used by {declared[ident]}",
                        f"give each {what} a unique id")
             values.pop("id")
-        else:
-            declared[ident] = table
+            return False
+        declared[ident] = table
+        return True
 
     def _charger_rules(
         self,
         values: dict[str, Any],
+        raw: dict[str, Any],
         table: str,
         settings: LabSettings | None,
         csms: CsmsSettings | None,
         ident: str,
-        secret_written: bool,
     ) -> None:
         profile = values.get("security_profile", 0)
-        if profile in (1, 2) and "password_env" not in values and not secret_written:
+        secret_written = any(_is_secret_key(key) for key in raw)
+        if profile in (1, 2) and "password_env" not in raw and not secret_written:
             env = _env_name(ident or "charger")
             self.p.add(table, "password_env",
                        f"security profile {profile} uses HTTP basic auth, but no password_env "
                        "names where its password is",
                        f'add password_env = "{env}" and export {env}=... before the run '
                        "(secrets are never written in lab.toml)")
-        if csms is not None and "security_profile" in values:
+        profile_ok = "security_profile" in values or "security_profile" not in raw
+        if csms is not None and profile_ok:
             tls = csms.tls_cert is not None
             if profile >= 2 and not tls:
                 self.p.add(table, "security_profile",
@@ -794,33 +830,13 @@ class _LabBuilder:
                        'mode = "real"',
                        'remove faults (or set mode = "sim" in [lab] to run the simulated lab)')
 
-    def _evs(self, settings: LabSettings | None) -> tuple[dict[str, EVSpec], set[str]]:
-        specs: dict[str, EVSpec] = {}
-        declared: dict[str, str] = {}
-        for index, raw in enumerate(_array_of_tables(self.doc, "evs", self.p, "EVs")):
-            table = _label("evs", index, "id", raw)
-            before = len(self.p)
-            ident = raw.get("id") if isinstance(raw.get("id"), str) else ""
-            values = _read_table(raw, table, _EV_FIELDS, self.p, secret_owner=ident)
-            self._duplicate_id(values, declared, table, "EV")
-            low, high = values.get("min_current_a"), values.get("max_current_a")
-            if low is not None and high is not None and low > high:
-                self.p.add(table, "min_current_a",
-                           f"min_current_a ({_num(low)} A) is above max_current_a ({_num(high)} A)",
-                           "make min_current_a <= max_current_a (IEC 61851 chargers offer "
-                           "at least 6 A)")
-            self._no_faults_in_real_lab(values, table, settings)
-            if len(self.p) == before:
-                specs[values["id"]] = EVSpec(**values)
-        return specs, set(declared)
-
     # -- stations
 
     def _stations(
         self,
         safety: SafetyLimits,
-        charger_ids: set[str],
-        ev_ids: set[str],
+        charger_ids: set[str] | None,
+        ev_ids: set[str] | None,
     ) -> dict[str, StationSpec]:
         specs: dict[str, StationSpec] = {}
         declared: dict[str, str] = {}
@@ -841,14 +857,15 @@ class _LabBuilder:
                     continue
                 if not names:
                     self.p.add(table, key, f"lists no {kind}s",
-                               f"list at least one, e.g. {key} = {_toml(sorted(known)[:1])}")
+                               f"list at least one, e.g. {key} = "
+                               f"{_toml(sorted(known or ())[:1] or ['...'])}")
                 for name in names:
-                    if name not in known:
+                    if known is not None and name not in known:
                         _unknown_ref(self.p, table, key, kind, name, sorted(known),
                                      f"no [[{key}]] entry declares",
                                      f"declare it in a [[{key}]] table with id = {_toml(name)}")
             for name in values.get("chargers", ()):
-                if name in charger_home and name in charger_ids:
+                if name in charger_home:
                     self.p.add(table, "chargers",
                                f"charger {_toml(name)} is already at {charger_home[name]}; a "
                                "charger can be at one station only (stations run in parallel)",
@@ -856,7 +873,7 @@ class _LabBuilder:
                 charger_home.setdefault(name, table)
             limits = self._station_limits(raw, prefix, safety)
             where = f"station {_toml(ident)}" if isinstance(ident, str) else table
-            instruments = self._instruments(raw, prefix, values.get("chargers", ()), where)
+            instruments = self._instruments(raw, prefix, values.get("chargers"), where)
             if len(self.p) == before:
                 specs[values["id"]] = StationSpec(
                     id=values["id"], chargers=values["chargers"], evs=values["evs"],
@@ -878,8 +895,13 @@ class _LabBuilder:
         return self._limits(value, table, safety)
 
     def _instruments(
-        self, raw: dict[str, Any], prefix: str, station_chargers: tuple[str, ...], station: str
+        self,
+        raw: dict[str, Any],
+        prefix: str,
+        station_chargers: tuple[str, ...] | None,
+        station: str,
     ) -> tuple[InstrumentSpec, ...]:
+        """The station's instruments (bindings not checked when its chargers are invalid)."""
         value = raw.get("instruments")
         if value is None:
             return ()
@@ -909,7 +931,7 @@ class _LabBuilder:
         self,
         values: dict[str, Any],
         table: str,
-        station_chargers: tuple[str, ...],
+        station_chargers: tuple[str, ...] | None,
         station: str,
         names: dict[str, str],
         roles: dict[tuple[str, str | None], str],
@@ -921,7 +943,8 @@ class _LabBuilder:
                            "give each instrument of a station a unique name")
             names.setdefault(name, table)
         charger = values.get("charger")
-        if charger is not None and charger not in station_chargers:
+        if charger is not None and station_chargers is not None and (
+                charger not in station_chargers):
             _unknown_ref(self.p, table, "charger", "charger", charger, list(station_chargers),
                          f"is not at {station}",
                          f"add {_toml(charger)} to the chargers of {station}")
