@@ -15,6 +15,7 @@ import json
 import math
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -677,7 +678,9 @@ class _LabBuilder:
     def _csms(self, settings: LabSettings | None) -> CsmsSettings | None:
         raw = self._table("csms")
         if raw is None:
-            return CsmsSettings() if "csms" not in self.doc else None
+            if "csms" in self.doc:
+                return None  # not a table: reported with the top level
+            raw = {}
         before = len(self.p)
         values = _read_table(raw, "csms", _CSMS_FIELDS, self.p)
         has_cert, has_key = "tls_cert" in values, "tls_key" in values
@@ -733,7 +736,12 @@ class _LabBuilder:
         return self._inventory("evs", "EV", _EV_FIELDS, EVSpec, rules)
 
     def _inventory(
-        self, name: str, what: str, fields: tuple[_Field, ...], spec_type: Any, rules: Any
+        self,
+        name: str,
+        what: str,
+        fields: tuple[_Field, ...],
+        spec_type: Callable[..., Any],
+        rules: Callable[[dict[str, Any], dict[str, Any], str, str], None],
     ) -> tuple[dict[str, Any], set[str] | None]:
         """Read ``[[name]]`` entries into specs by id.
 
@@ -749,7 +757,7 @@ class _LabBuilder:
         for index, raw in enumerate(entries):
             table = _label(name, index, "id", raw)
             before = len(self.p)
-            ident = raw.get("id") if isinstance(raw.get("id"), str) else ""
+            ident = raw["id"] if isinstance(raw.get("id"), str) else ""
             values = _read_table(raw, table, fields, self.p, secret_owner=ident)
             complete &= self._duplicate_id(values, declared, table, what)
             rules(values, raw, table, ident)
