@@ -19,7 +19,14 @@ from testbench.errors import LabConfigError
 from testbench.lab.loader import load_lab
 from testbench.lab.model import Lab, Pairing
 
-__all__ = ["LabSummary", "check_lab", "lab_warnings", "render_check", "run_lab_check"]
+__all__ = [
+    "LabSummary",
+    "check_lab",
+    "lab_warnings",
+    "render_check",
+    "render_error",
+    "run_lab_check",
+]
 
 EXIT_OK = 0
 EXIT_CONFIG_ERROR = 2

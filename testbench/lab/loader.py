@@ -33,7 +33,7 @@ from testbench.lab.model import (
     StationSpec,
 )
 
-__all__ = ["SCHEMAS", "LabConfigErrors", "load_lab"]
+__all__ = ["SCHEMAS", "LabConfigErrors", "describe_problem", "load_lab"]
 
 
 class LabConfigErrors(LabConfigError):
