@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from rich.console import Console
+from rich.markup import escape
 
 from testbench.errors import LabConfigError
 
@@ -40,7 +41,9 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     try:
         lab = load_lab(lab_path)
     except LabConfigError as exc:
-        console.print(f"[bold red]lab error:[/] {exc}", highlight=False)
+        from testbench.lab.check import render_error
+
+        console.print(render_error(exc))
         return EXIT_USAGE
     run_id = new_run_id()
     targets = args.suites or [str(_suites_dir())]
@@ -84,7 +87,7 @@ def _finish(console: Console, observer: _RunObserver, lab: Any, run_id: str, cod
     run_dir = lab.output_dir / "runs" / run_id
     journal = run_dir / "journal.jsonl"
     if bench is not None and bench.start_error is not None:
-        console.print(f"[bold red]bench error:[/] {bench.start_error}", highlight=False)
+        console.print("[bold red]bench error:[/]", escape(str(bench.start_error)))
     if journal.exists():
         from testbench.reporting.matrix_console import render_failures, render_matrix
         from testbench.results.matrix import matrix_from_journals

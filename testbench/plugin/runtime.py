@@ -32,7 +32,7 @@ class BenchRuntime:
         self.central: Any = None
         self.csms: Any = None
         self.sim: SimProcess | None = None
-        self._instruments: dict[tuple[str, str], Any] = {}
+        self._instruments: dict[tuple[str, str], Any] = {}  # (driver, resource) -> driver
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -54,11 +54,11 @@ class BenchRuntime:
     def close(self) -> None:
         """Safe-state every instrument, then stop the simulated lab and the central system."""
         problems: list[str] = []
-        for (station, name), driver in list(self._instruments.items()):
+        for (driver_name, resource), driver in list(self._instruments.items()):
             try:
                 driver.safe_state()
             except Exception as exc:  # noqa: BLE001 - keep making the others safe
-                problems.append(f"{station}/{name}: safe_state failed: {exc}")
+                problems.append(f"{driver_name} at {resource}: safe_state failed: {exc}")
             try:
                 driver.close()
             except Exception:  # noqa: BLE001
@@ -80,8 +80,12 @@ class BenchRuntime:
 
     # ---------------------------------------------------------------- instruments
     def instrument(self, station: StationSpec, spec: InstrumentSpec) -> Any:
-        """The opened driver for ``spec`` (opened once per run, made safe at the end)."""
-        key = (station.id, spec.name)
+        """The opened driver for ``spec`` (opened once per run, made safe at the end).
+
+        Entries with the same driver and resource are one physical instrument playing
+        several roles: they share one driver instance (one connection).
+        """
+        key = (spec.driver, spec.resource)
         if key not in self._instruments:
             driver_cls = get_driver(spec.driver)
             self._instruments[key] = driver_cls(spec, station.limits)
