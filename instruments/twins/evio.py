@@ -19,6 +19,9 @@ Command set (headers case insensitive; long forms in brackets are optional):
     MEAS:PHAS?            number of phases drawing current, NR1
     MEAS:POW?             active power the EV draws, W, NR3
     RFID:PRES <token>     present a card to the charger's reader
+    PWR:STAT <0|1>        switch the charger's mains supply off / on
+    PWR:STAT?             1 when the charger is supplied, else 0
+    PWR:CYCL <off_s>      supply off now, on again after off_s (lab) seconds
 """
 
 from __future__ import annotations
@@ -66,6 +69,15 @@ class StationIo(Protocol):
     def present_rfid(self, token: str) -> None:
         """Present an RFID card to the charger's reader."""
 
+    def supply_on(self) -> bool:
+        """Whether the charger's mains supply is switched on."""
+
+    def set_supply(self, on: bool) -> None:
+        """Switch the charger's mains supply."""
+
+    def power_cycle(self, off_s: float) -> None:
+        """Supply off now, on again after ``off_s`` seconds (returns at once)."""
+
 
 class EvIoTwin(ScpiDevice):
     """SCPI front end of the station I/O box for one charger connector."""
@@ -83,6 +95,9 @@ class EvIoTwin(ScpiDevice):
         self.command("MEASure:POWer?", lambda _a: nr3(self.io.ev_power_w()))
         self.command("RFID:PRESent", self._present, args=1)
         self.command("SYSTem:KEEP", lambda _a: None, args=(0, 1))
+        self.command("PWR:STATe", self._set_supply, args=1)
+        self.command("PWR:STATe?", lambda _a: "1" if self.io.supply_on() else "0")
+        self.command("PWR:CYCLe", self._power_cycle, args=1)
 
     def reset(self) -> None:
         self.io.set_ev_state("A")
@@ -111,3 +126,19 @@ class EvIoTwin(ScpiDevice):
         if not token or len(token) > 36:
             raise ScpiError(-224, "Illegal parameter value; token must be 1-36 characters")
         self.io.present_rfid(token)
+
+    def _set_supply(self, args: list[str]) -> None:
+        value = args[0].upper()
+        if value not in ("0", "1", "ON", "OFF"):
+            raise ScpiError(-224, "Illegal parameter value; supply state must be 0, 1, ON or OFF")
+        self.io.set_supply(value in ("1", "ON"))
+
+    def _power_cycle(self, args: list[str]) -> None:
+        try:
+            off_s = float(args[0])
+        except ValueError:
+            raise ScpiError(-224, "Illegal parameter value; off time must be a number of "
+                                  "seconds") from None
+        if not 0 <= off_s <= 3600:
+            raise ScpiError(-222, "Data out of range; off time must be 0-3600 s")
+        self.io.power_cycle(off_s)

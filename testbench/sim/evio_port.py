@@ -1,0 +1,54 @@
+"""Adapter giving a station I/O box twin its view of one connector of a simulated charger."""
+
+from __future__ import annotations
+
+from testbench.sim.charger import SimCharger
+from testbench.sim.station import VOLTAGE_V, Connector
+
+
+class ConnectorIo:
+    """Implements ``instruments.twins.evio.StationIo`` for one charger connector."""
+
+    def __init__(self, charger: SimCharger, conn: Connector) -> None:
+        self.charger = charger
+        self.conn = conn
+        self.charger_id = charger.spec.id
+
+    def ev_ids(self) -> list[str]:
+        return list(self.charger.evs)
+
+    def selected_ev(self) -> str | None:
+        return self.conn.ev.id if self.conn.ev is not None else None
+
+    def select_ev(self, ev_id: str | None) -> None:
+        self.charger.select_ev(self.conn, ev_id)
+
+    def set_ev_state(self, state: str) -> None:
+        self.charger.set_ev_state(self.conn, state)
+
+    def pilot_state(self) -> str:
+        return self.charger.pilot_state(self.conn)
+
+    def duty_cycle_pct(self) -> float:
+        return self.charger.duty_cycle_pct(self.conn)
+
+    def ev_current_a(self) -> float:
+        return self.conn.current_a
+
+    def ev_phases(self) -> int:
+        return self.conn.phases
+
+    def ev_power_w(self) -> float:
+        return VOLTAGE_V * self.conn.current_a * self.conn.phases
+
+    def present_rfid(self, token: str) -> None:
+        self.charger.present_rfid(self.conn, token)
+
+    def supply_on(self) -> bool:
+        return self.charger.powered
+
+    def set_supply(self, on: bool) -> None:
+        self.charger.set_supply(on)
+
+    def power_cycle(self, off_s: float) -> None:
+        self.charger.power_cycle(off_s)
