@@ -238,7 +238,8 @@ class ChargerHandle:
                     break
                 s.cond.wait(min(remaining, _WAKE_WALL_S))
             seen = [m for m in s.messages_since(s.mark_seq) if matcher.candidate(m)]
-        raise ExpectationFailed(self._explain_miss(matcher, within_s, seen))
+            consumed = s.cursors.get(action)
+        raise ExpectationFailed(self._explain_miss(matcher, within_s, seen, consumed))
 
     def expect_not(self, actions: list[str] | str, during_s: float, where: Where | None = None,
                    **fields: Any) -> None:
@@ -269,7 +270,8 @@ class ChargerHandle:
     def _mark_lab_s(self) -> float:
         return self._clock.to_lab(self._session.mark_wall_s)
 
-    def _explain_miss(self, matcher: Matcher, within_s: float, seen: list[Message]) -> str:
+    def _explain_miss(self, matcher: Matcher, within_s: float, seen: list[Message],
+                      consumed_seq: int | None) -> str:
         st = self._session.state
         what = matcher.describe()
         text = (f"charger {self.id!r} did not send {what} within {within_s:g} lab s "
@@ -281,6 +283,11 @@ class ChargerHandle:
         if invalid:
             text += (f"\n{names} rejected as schema-invalid: "
                      f"{summarize(invalid, self._mark_lab_s())}")
+        if consumed_seq is not None:
+            last = next((m for m in seen if m.seq == consumed_seq), None)
+            when = f" at {last.lab_s - self._mark_lab_s():+.2f} lab s" if last else ""
+            text += (f"\nAn earlier expect() matched a {names}{when}: only messages after "
+                     "it were considered.")
         if matcher.where_errors:
             text += f"\nwhere() raised on some payloads: {'; '.join(matcher.where_errors)}"
         if not st.connected:

@@ -76,11 +76,20 @@ SILENT = object()
 """Responder value: the client never answers this action."""
 
 
+@dataclass(frozen=True)
+class Reject:
+    """Responder value: answer with a CALLERROR."""
+
+    code: str
+    description: str = ""
+
+
 class Client:
     """A raw OCPP-J client (websockets sync API) with a reader thread.
 
     CALLs from the central system are answered from ``responder`` (action -> payload dict,
-    callable(payload) -> payload, ``SILENT`` to stay silent, or a ready ``list`` frame);
+    callable(payload) -> any of these, ``SILENT`` to stay silent, ``Reject(code)`` for a
+    CALLERROR, or a ready ``list`` frame);
     unanswered actions get ``{"status": "Accepted"}``. Every CALLRESULT the central system
     sends is checked against the response schema of the CALL it answers.
     """
@@ -125,11 +134,14 @@ class Client:
 
     def _answer(self, msg: list[Any]) -> None:
         answer = self.responder.get(msg[2], {"status": "Accepted"})
-        if answer is SILENT:
-            return
         if callable(answer):
             answer = answer(msg[3])
-        frame = answer if isinstance(answer, list) else [3, msg[1], answer]
+        if answer is SILENT:
+            return
+        if isinstance(answer, Reject):
+            frame: list[Any] = [4, msg[1], answer.code, answer.description, {}]
+        else:
+            frame = answer if isinstance(answer, list) else [3, msg[1], answer]
         with contextlib.suppress(ConnectionClosed):
             self.ws.send(json.dumps(frame))
 
