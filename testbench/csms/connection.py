@@ -328,11 +328,13 @@ class OcppConnection:
             try:
                 frame, problem = await asyncio.wait_for(future, max(0.0, remaining))
             except TimeoutError:
-                self._pending.pop(uid, None)
-                self._remember(self._orphans, uid, action)
                 self.session.trace.event("call_timeout", action=action, unique_id=uid,
                                          timeout_s=timeout_s)
                 return _with(outcome, timed_out=True, elapsed_s=timeout_s)
+            finally:
+                # Timed out or cancelled (Ctrl-C): a reply that still comes is an orphan.
+                if self._pending.pop(uid, None) is not None:
+                    self._remember(self._orphans, uid, action)
             elapsed = clock.lab_duration(loop.time() - start)
             if frame is None:
                 if problem is not None:  # a reply arrived but was not valid OCPP-J

@@ -60,7 +60,7 @@ def parse(data: str | bytes, version: str) -> Frame | FrameProblem:
         return _problem(version, "not_json", "binary websocket frame: OCPP-J uses text frames",
                         UNREADABLE_ID)
     try:
-        msg = json.loads(data)
+        msg = json.loads(data, parse_constant=_reject_constant)
     except ValueError as exc:
         return _problem(version, "not_json", f"frame is not valid JSON: {exc}", UNREADABLE_ID)
     if not isinstance(msg, list) or not msg:
@@ -96,6 +96,10 @@ def parse(data: str | bytes, version: str) -> Frame | FrameProblem:
                         "expected", unique_id, reply=False, type_id=type_id)
     return Frame(type_id, unique_id, error_code=msg[2], error_description=msg[3],
                  error_details=msg[4])
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
 
 
 def _parse_request(msg: list[Any], type_id: int, unique_id: str,

@@ -167,7 +167,8 @@ class ChargerSession:
                 self.state.last_close_code = code
                 self.state.last_close_reason = reason
             self.cond.notify_all()
-        self.trace.event("closed", code=code, reason=reason or "", number=conn.number)
+        self.trace.event("closed", code=code, reason=reason or "", number=conn.number,
+                         subprotocol=conn.subprotocol)
 
     def refused(self, status: int, reason: str) -> None:
         """Note a refused websocket upgrade (wrong subprotocol, bad credentials, ...)."""

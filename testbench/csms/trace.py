@@ -27,6 +27,19 @@ log = logging.getLogger(__name__)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
+def default_max_open_files() -> int:
+    """Trace files kept open at once: a quarter of the process's file limit, 64..4096."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, OSError, ValueError):
+        return 256
+    if soft == resource.RLIM_INFINITY:
+        return 4096
+    return max(64, min(4096, soft // 4))
+
+
 def trace_file_name(charger_id: str) -> str:
     """File name of a charger's trace (characters unsafe in file names become '_')."""
     return _UNSAFE.sub("_", charger_id) + ".jsonl"
@@ -86,12 +99,12 @@ class TraceStore:
     """All charger traces of one central system, with a shared periodic flusher."""
 
     def __init__(self, trace_dir: Path, clock: LabClock, recent_per_charger: int = 5000,
-                 flush_interval_s: float = 0.2, max_open_files: int = 256) -> None:
+                 flush_interval_s: float = 0.2, max_open_files: int | None = None) -> None:
         self.trace_dir = Path(trace_dir)
         self.clock = clock
         self.flush_interval_s = flush_interval_s
         self._recent = recent_per_charger
-        self._max_open = max(1, max_open_files)
+        self._max_open = max(1, max_open_files or default_max_open_files())
         self._traces: dict[str, ChargerTrace] = {}
         self._dirty: dict[str, ChargerTrace] = {}
         self._dirty_lock = threading.Lock()
