@@ -368,8 +368,11 @@ class SimCharger(ABC):
     # ------------------------------------------------------------------ availability, reset
 
     def set_station_operative(self, operative: bool) -> None:
+        """The whole station (and with it every connector) becomes (in)operative."""
         self.operative = operative
         for conn in self.connectors:
+            conn.operative = operative
+            conn.scheduled_operative = None
             self.refresh(conn)
 
     def request_availability(self, targets: list[Connector] | None, operative: bool) -> str:

@@ -104,8 +104,7 @@ class Charger16(SimCharger):
         if status != self.station_reported and self.online:
             self.station_reported = status
             self.post(self._status(0, status))
-        for conn in self.connectors:
-            self.refresh(conn)
+        super().set_station_operative(operative)
 
     def authorize_payload(self, token: str, token_type: str) -> Any:
         return call.Authorize(id_tag=token)

@@ -558,3 +558,114 @@ def quiet_for(csms: TestCsms, charger: str, actions: Iterable[str], since: int,
     time.sleep(wall_s)
     wanted = set(actions)
     return [f for f in csms.requests(charger, since=since) if f.action in wanted]
+
+
+# --------------------------------------------------------------------------- version dialects
+
+
+def remote_start(csms: TestCsms, charger: str, token: str, remote_start_id: int = 7,
+                 evse_id: int | None = 1) -> str:
+    """RemoteStartTransaction / RequestStartTransaction; the status."""
+    if charger_version(csms, charger) == "1.6":
+        payload: dict[str, Any] = {"idTag": token}
+        if evse_id is not None:
+            payload["connectorId"] = evse_id
+        return csms.call(charger, "RemoteStartTransaction", payload)["status"]
+    payload = {"idToken": {"idToken": token, "type": "Central"},
+               "remoteStartId": remote_start_id}
+    if evse_id is not None:
+        payload["evseId"] = evse_id
+    return csms.call(charger, "RequestStartTransaction", payload)["status"]
+
+
+def remote_stop(csms: TestCsms, charger: str, tx_id: str) -> str:
+    if charger_version(csms, charger) == "1.6":
+        return csms.call(charger, "RemoteStopTransaction", {"transactionId": int(tx_id)})["status"]
+    return csms.call(charger, "RequestStopTransaction", {"transactionId": tx_id})["status"]
+
+
+def charger_version(csms: TestCsms, charger: str) -> str:
+    return csms.links[charger].cp._ocpp_version
+
+
+def wait_started(csms: TestCsms, charger: str, since: int = 0) -> tuple[str, Frame]:
+    """(transaction id, frame) of the next transaction start."""
+    if charger_version(csms, charger) == "1.6":
+        frame = csms.wait(charger, "StartTransaction", since=since)
+        reply = wait_reply(csms, frame)
+        return str(reply.payload["transactionId"]), frame
+    frame = csms.wait(charger, "TransactionEvent", since=since,
+                      where=lambda p: p["eventType"] == "Started")
+    return frame.payload["transactionInfo"]["transactionId"], frame
+
+
+def wait_ended(csms: TestCsms, charger: str, since: int = 0, timeout_s: float = WAIT_S) -> Frame:
+    if charger_version(csms, charger) == "1.6":
+        return csms.wait(charger, "StopTransaction", since=since, timeout_s=timeout_s)
+    return csms.wait(charger, "TransactionEvent", since=since, timeout_s=timeout_s,
+                     where=lambda p: p["eventType"] == "Ended")
+
+
+def stop_reason(frame: Frame) -> str:
+    if frame.action == "StopTransaction":
+        return frame.payload.get("reason", "Local")
+    return frame.payload["transactionInfo"].get("stoppedReason", "Local")
+
+
+def wait_reply(csms: TestCsms, request: Frame, timeout_s: float = WAIT_S) -> Frame:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for frame in csms.frames:
+            if frame.uid == request.uid and not frame.incoming and frame.kind != 2:
+                return frame
+        time.sleep(0.01)
+    raise AssertionError(f"no reply to {request}")
+
+
+def wait_charging(csms: TestCsms, charger: str, since: int = 0) -> Frame:
+    if charger_version(csms, charger) == "1.6":
+        return wait_for_status(csms, charger, "Charging", since=since)
+    return csms.wait(charger, "TransactionEvent", since=since,
+                     where=lambda p: p["transactionInfo"].get("chargingState") == "Charging")
+
+
+def occupied(csms: TestCsms, charger: str) -> str:
+    return "Preparing" if charger_version(csms, charger) == "1.6" else "Occupied"
+
+
+def set_config(csms: TestCsms, charger: str, key16: str, component: str, variable: str,
+               value: str) -> str:
+    """ChangeConfiguration (1.6) / SetVariables (2.x); the status."""
+    if charger_version(csms, charger) == "1.6":
+        return csms.call(charger, "ChangeConfiguration", {"key": key16, "value": value})["status"]
+    reply = csms.call(charger, "SetVariables", {"setVariableData": [{
+        "component": {"name": component}, "variable": {"name": variable},
+        "attributeValue": value}]})
+    return reply["setVariableResult"][0]["attributeStatus"]
+
+
+def set_sample_interval(csms: TestCsms, charger: str, interval_s: int) -> str:
+    return set_config(csms, charger, "MeterValueSampleInterval", "SampledDataCtrlr",
+                      "TxUpdatedInterval", str(interval_s))
+
+
+def periodic_samples(csms: TestCsms, charger: str, since: int = 0) -> list[Frame]:
+    if charger_version(csms, charger) == "1.6":
+        return csms.requests(charger, "MeterValues", since,
+                             where=lambda p: p["meterValue"][0]["sampledValue"][0]["context"]
+                             == "Sample.Periodic")
+    return csms.requests(charger, "TransactionEvent", since,
+                         where=lambda p: p["triggerReason"] == "MeterValuePeriodic")
+
+
+def wait_periodic(csms: TestCsms, charger: str, since: int, count: int,
+                  timeout_s: float = WAIT_S) -> list[Frame]:
+    """Wait for ``count`` periodic meter samples since the mark."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = periodic_samples(csms, charger, since)
+        if len(found) >= count:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{charger}: {len(found)} of {count} periodic samples")
+        time.sleep(0.01)
