@@ -229,3 +229,54 @@ def _status_of_refusal_tls(url: str, ctx: ssl.SSLContext) -> InvalidStatus:
                                                        ssl=ctx, open_timeout=5):
         pass
     return info.value
+
+
+def test_interoperates_with_an_ocpp_package_charge_point(bench: Bench) -> None:
+    """A charger built on the ``ocpp`` package boots, and answers the bench's CALL."""
+    import asyncio
+    import threading
+
+    from ocpp.routing import on  # type: ignore[import-untyped]
+    from ocpp.v201 import ChargePoint, call, call_result  # type: ignore[import-untyped]
+    from websockets.asyncio.client import connect as aconnect
+
+    class LibCharger(ChargePoint):  # type: ignore[misc]
+        @on("Reset")
+        def on_reset(self, type: str, **kwargs: object) -> object:
+            return call_result.Reset(status="Scheduled")
+
+    booted: dict[str, object] = {}
+    done = threading.Event()
+    loop = asyncio.new_event_loop()
+
+    async def run() -> None:
+        async with aconnect(bench.url("cp201"), subprotocols=["ocpp2.0.1"]) as ws:  # type: ignore[list-item]
+            cp = LibCharger("cp201", ws)
+            task = asyncio.create_task(cp.start())
+            reply = await cp.call(call.BootNotification(
+                charging_station={"model": "LabModel", "vendor_name": "LabVendor"},
+                reason="PowerUp"), suppress=False)
+            booted["status"] = reply.status
+            while not done.is_set():
+                await asyncio.sleep(0.05)
+            task.cancel()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(run(),), daemon=True)
+    thread.start()
+    try:
+        bench.csms.wait_connected(["cp201"], within_s=10)
+        handle = bench.csms.charger("cp201")
+        handle.expect("BootNotification", 10)
+        assert _wait_for(booted, "status"), booted
+        assert handle.call("Reset", {"type": "OnIdle"}, timeout_s=10) == {"status": "Scheduled"}
+    finally:
+        done.set()
+        thread.join(10)
+        loop.close()
+
+
+def _wait_for(store: dict[str, object], key: str, timeout_s: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while key not in store and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return store.get(key) == "Accepted"
