@@ -1,0 +1,301 @@
+"""Driver for Chroma 61800 / 61845 regenerative grid simulators (SCPI over pyvisa).
+
+Per-phase settings select the phase with ``INST:COUP NONE;:INST:NSEL n`` (verify);
+settings for every phase first couple them with ``INST:COUP ALL`` (both sent in one
+compound line). The output is switched on with ``OUTP:REL ON`` then ``OUTP:STAT ON`` and
+off in the reverse order. ``SYST:ERR?`` is read after every setting. Slew rates are sent in
+V/ms and Hz/ms.
+
+List mode (the stimulus programs): :meth:`Chroma61800.program_list` loads steps
+``(dwell_s, voltage_v, frequency_hz[, end_voltage_v, end_frequency_hz])`` - a step ramps
+linearly from its start to its end values - :meth:`start_list` runs them (``TRIG ON``),
+:meth:`stop_list` stops (``TRIG OFF`` and ``OUTP:MODE FIXED``).
+
+Options: ``phases`` (default 3); ``safe_state`` = ``"off"`` (default) or ``"nominal"``
+(``nominal_voltage_v`` 230 V, ``nominal_frequency_hz`` 50 Hz, output left on);
+``list_dwell_unit_s`` (seconds per unit of ``LIST:DWEL``, default 0.001 = ms) (verify);
+``commands``: overrides of entries of ``Chroma61800.COMMANDS`` (format fields in braces).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from instruments.contracts import GridEmulator, GridReading, Identity
+from instruments.registry import register_driver
+from instruments.safety import LimitGuard
+from instruments.transports.scpi import ScpiTransport
+from testbench.errors import BenchError, InstrumentError
+from testbench.lab.model import InstrumentSpec, SafetyLimits
+
+MAX_LIST_STEPS = 100
+
+
+def _fmt(value: float) -> str:
+    """A setpoint as sent: plain decimal, at most 6 decimals, no trailing zeros."""
+    text = f"{value + 0.0:.6f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
+
+
+def _identity(name: str, reply: str) -> Identity:
+    parts = [p.strip() for p in reply.split(",")]
+    if len(parts) < 4 or not parts[0] or not parts[1] or not reply.isprintable():
+        raise InstrumentError(name, "*IDN?", reply, "expected maker,model,serial,firmware")
+    return Identity(parts[0], parts[1], parts[2], ",".join(parts[3:]))
+
+
+@register_driver("chroma-61800")
+class Chroma61800(GridEmulator):
+    """A Chroma 61800-family grid simulator."""
+
+    COMMANDS: dict[str, str] = {
+        "voltage": "SOUR:VOLT:LEV:IMM:AMPL:AC {value}",
+        "frequency": "SOUR:FREQ {value}",
+        "current_limit": "SOUR:CURR:LIM {value}",
+        "voltage_slew": "OUTP:SLEW:VOLT:AC {value}",           # V/ms
+        "frequency_slew": "OUTP:SLEW:FREQ {value}",            # Hz/ms
+        "phase_angle": "SOUR:PHAS:P{phase} {value}",           # (verify)
+        "couple_all": "INST:COUP ALL",                         # (verify)
+        "select_phase": "INST:COUP NONE;:INST:NSEL {phase}",   # (verify)
+        "measure_phase": "FETC:VOLT:ACDC?;:FETC:CURR:AC?;:FETC:POW:AC?",  # (verify on 61800)
+        "measure_frequency": "FETC:FREQ?",
+        "relay": "OUTP:REL {state}",
+        "state": "OUTP:STAT {state}",
+        "list_prepare": "TRIG OFF;:OUTP:MODE FIXED",
+        "list_count": "LIST:COUN 1",                           # (verify)
+        "list_base": "LIST:BASE TIME",                         # (verify)
+        "list_dwell": "LIST:DWEL {values}",                    # (verify) unit: ms
+        "list_voltage_start": "LIST:VOLT:AC:STAR {values}",
+        "list_voltage_end": "LIST:VOLT:AC:END {values}",
+        "list_frequency_start": "LIST:FREQ:STAR {values}",
+        "list_frequency_end": "LIST:FREQ:END {values}",
+        "list_mode": "OUTP:MODE LIST",
+        "list_start": "TRIG ON",
+        "list_stop": "TRIG OFF;:OUTP:MODE FIXED",
+    }
+
+    def __init__(self, spec: InstrumentSpec, limits: SafetyLimits) -> None:
+        self.name = spec.name
+        self.limits = limits
+        options = dict(spec.options)
+        self.phases = int(options.get("phases", 3))  # type: ignore[call-overload]
+        self.safe_mode = str(options.get("safe_state", "off"))
+        if self.safe_mode not in ("off", "nominal"):
+            raise BenchError(f"instrument {spec.name!r}: option safe_state = "
+                             f"{self.safe_mode!r} must be \"off\" or \"nominal\"; fix lab.toml")
+        self.nominal_voltage_v = float(options.get("nominal_voltage_v", 230.0))  # type: ignore[arg-type]
+        self.nominal_frequency_hz = float(options.get("nominal_frequency_hz", 50.0))  # type: ignore[arg-type]
+        self.dwell_unit_s = float(options.get("list_dwell_unit_s", 0.001))  # type: ignore[arg-type]
+        self.commands = _command_table(spec.name, self.COMMANDS, options.get("commands"))
+        self._guard = LimitGuard(spec.name, limits)
+        self._lock = threading.RLock()
+        self._scpi = ScpiTransport(spec.name, spec.resource, timeout_s=spec.timeout_s)
+
+    # ------------------------------------------------------------------ helpers
+    def _cmd(self, key: str, **fields: object) -> str:
+        return self.commands[key].format(**fields)
+
+    def _all_phases(self, command: str) -> str:
+        return command if self.phases == 1 else f"{self._cmd('couple_all')};:{command}"
+
+    def _one_phase(self, phase: int, command: str) -> str:
+        if not 1 <= phase <= self.phases:
+            raise InstrumentError(self.name, command, None,
+                                  f"phase {phase} does not exist (1..{self.phases})")
+        if self.phases == 1:
+            return command
+        return f"{self._cmd('select_phase', phase=phase)};:{command}"
+
+    def identify(self) -> Identity:
+        return _identity(self.name, self._scpi.query("*IDN?"))
+
+    # ------------------------------------------------------------------ settings
+    def set_voltage_v(self, voltage_v: float, phase: int | None = None) -> None:
+        command = self._cmd("voltage", value=_fmt(voltage_v))
+        self._guard.voltage(command, voltage_v)
+        line = self._all_phases(command) if phase is None else self._one_phase(phase, command)
+        with self._lock:
+            self._scpi.write_checked(line)
+
+    def set_frequency_hz(self, frequency_hz: float) -> None:
+        command = self._cmd("frequency", value=_fmt(frequency_hz))
+        if frequency_hz <= 0:
+            raise InstrumentError(self.name, command, None, "frequency must be positive")
+        with self._lock:
+            self._scpi.write_checked(command)
+
+    def set_phase_angle_deg(self, phase: int, angle_deg: float) -> None:
+        command = self._cmd("phase_angle", phase=phase, value=_fmt(angle_deg))
+        if not 2 <= phase <= self.phases:
+            raise InstrumentError(self.name, command, None,
+                                  f"phase angles are set for phases 2..{self.phases} "
+                                  "(phase 1 is the reference)")
+        with self._lock:
+            self._scpi.write_checked(command)
+
+    def set_slew(self, voltage_v_per_s: float | None = None,
+                 frequency_hz_per_s: float | None = None) -> None:
+        with self._lock:
+            if voltage_v_per_s is not None:
+                self._scpi.write_checked(self._all_phases(
+                    self._cmd("voltage_slew", value=_fmt(voltage_v_per_s / 1000.0))))
+            if frequency_hz_per_s is not None:
+                self._scpi.write_checked(self._all_phases(
+                    self._cmd("frequency_slew", value=_fmt(frequency_hz_per_s / 1000.0))))
+
+    def set_current_limit_a(self, limit_a: float) -> None:
+        command = self._cmd("current_limit", value=_fmt(limit_a))
+        self._guard.current(command, limit_a)
+        with self._lock:
+            self._scpi.write_checked(self._all_phases(command))
+
+    def output(self, on: bool) -> None:
+        state = "ON" if on else "OFF"
+        order = ("relay", "state") if on else ("state", "relay")
+        with self._lock:
+            for key in order:
+                self._scpi.write_checked(self._cmd(key, state=state))
+
+    # ------------------------------------------------------------------ measurement
+    def measure(self) -> GridReading:
+        voltages: list[float] = []
+        currents: list[float] = []
+        powers: list[float] = []
+        frequency = float("nan")
+        with self._lock:
+            for phase in range(1, self.phases + 1):
+                command = self._one_phase(phase, self._cmd("measure_phase"))
+                if phase == 1:
+                    command += ";:" + self._cmd("measure_frequency")
+                values = self._numbers(command, 4 if phase == 1 else 3)
+                voltages.append(values[0])
+                currents.append(values[1])
+                powers.append(values[2])
+                if phase == 1:
+                    frequency = values[3]
+            acquired = time.time()
+        return GridReading(tuple(voltages), tuple(currents), tuple(powers), frequency, acquired)
+
+    def _numbers(self, command: str, count: int) -> list[float]:
+        reply = self._scpi.query(command)
+        fields = reply.split(";")
+        try:
+            if len(fields) != count:
+                raise ValueError
+            return [float(f) for f in fields]
+        except ValueError:
+            raise InstrumentError(self.name, command, reply,
+                                  f"expected {count} ';'-separated numbers") from None
+
+    # ------------------------------------------------------------------ list mode
+    def program_list(self, steps: Sequence[Sequence[float]]) -> None:
+        """Load a list program; each step is (dwell_s, voltage_v, frequency_hz[, end_v, end_hz]).
+
+        Every voltage is checked against the station limits before anything is sent.
+        """
+        parsed = _list_steps(self.name, self._cmd("list_dwell", values="..."), steps)
+        for _dwell, v0, _f0, v1, _f1 in parsed:
+            for v in (v0, v1):
+                self._guard.voltage(self._cmd("list_voltage_start", values=_fmt(v)), v)
+        column: Callable[[int], str] = lambda i: ",".join(_fmt(s[i]) for s in parsed)  # noqa: E731
+        dwell = ",".join(_fmt(s[0] / self.dwell_unit_s) for s in parsed)
+        with self._lock:
+            for command in (
+                self._cmd("list_prepare"),
+                self._cmd("list_count"),
+                self._cmd("list_base"),
+                self._cmd("list_dwell", values=dwell),
+                self._cmd("list_voltage_start", values=column(1)),
+                self._cmd("list_voltage_end", values=column(3)),
+                self._cmd("list_frequency_start", values=column(2)),
+                self._cmd("list_frequency_end", values=column(4)),
+                self._cmd("list_mode"),
+            ):
+                self._scpi.write_checked(command)
+
+    def start_list(self) -> None:
+        """Run the loaded list (``TRIG ON``)."""
+        with self._lock:
+            self._scpi.write_checked(self._cmd("list_start"))
+
+    def stop_list(self) -> None:
+        """Stop a running list and return to fixed mode."""
+        with self._lock:
+            self._scpi.write_checked(self._cmd("list_stop"))
+
+    def run_list(self, steps: Sequence[Sequence[float]]) -> None:
+        """Load and start a list program (see :meth:`program_list`)."""
+        self.program_list(steps)
+        self.start_list()
+
+    # ------------------------------------------------------------------ safety
+    def safe_state(self) -> None:
+        """Output off (default) or nominal voltage and frequency with the output on.
+
+        Every step is attempted even if an earlier one fails; the first failure is raised.
+        """
+        if self.safe_mode == "nominal":
+            steps: list[Callable[[], None]] = [
+                self.stop_list,
+                lambda: self.set_voltage_v(self.nominal_voltage_v),
+                lambda: self.set_frequency_hz(self.nominal_frequency_hz),
+                lambda: self.output(True),
+            ]
+        else:
+            steps = [
+                lambda: self._scpi.write_checked(self._cmd("state", state="OFF")),
+                lambda: self._scpi.write_checked(self._cmd("relay", state="OFF")),
+                self.stop_list,
+            ]
+        with self._lock:
+            _run_all(steps)
+
+    def close(self) -> None:
+        self._scpi.close()
+
+
+def _list_steps(name: str, command: str,
+                steps: Sequence[Sequence[float]]) -> list[tuple[float, float, float, float, float]]:
+    if not steps or len(steps) > MAX_LIST_STEPS:
+        raise InstrumentError(name, command, None,
+                              f"a list needs 1..{MAX_LIST_STEPS} steps, got {len(steps)}")
+    parsed = []
+    for n, step in enumerate(steps):
+        if len(step) not in (3, 5):
+            raise InstrumentError(name, command, None,
+                                  f"step {n}: expected (dwell_s, voltage_v, frequency_hz"
+                                  f"[, end_voltage_v, end_frequency_hz]), got {step!r}")
+        dwell, v0, f0 = (float(x) for x in step[:3])
+        v1, f1 = (float(step[3]), float(step[4])) if len(step) == 5 else (v0, f0)
+        if dwell <= 0 or f0 <= 0 or f1 <= 0:
+            raise InstrumentError(name, command, None,
+                                  f"step {n}: dwell and frequencies must be positive: {step!r}")
+        parsed.append((dwell, v0, f0, v1, f1))
+    return parsed
+
+
+def _run_all(steps: Sequence[Callable[[], None]]) -> None:
+    first: Exception | None = None
+    for step in steps:
+        try:
+            step()
+        except Exception as exc:  # noqa: BLE001 - keep going: the rest may still make it safe
+            first = first or exc
+    if first is not None:
+        raise first
+
+
+def _command_table(name: str, defaults: dict[str, str], overrides: object) -> dict[str, str]:
+    table = dict(defaults)
+    if overrides is None:
+        return table
+    if not isinstance(overrides, dict) or not all(isinstance(v, str) for v in overrides.values()):
+        raise BenchError(f"instrument {name!r}: option commands must be a table of strings")
+    unknown = sorted(set(overrides) - set(defaults))
+    if unknown:
+        raise BenchError(f"instrument {name!r}: unknown command override(s) {unknown}; "
+                         f"known: {sorted(defaults)}")
+    table.update(overrides)
+    return table
