@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import re
 import signal
 import ssl
@@ -301,10 +302,12 @@ def _watch_stdin(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
     """Set ``stop`` when stdin reaches end of file (the parent process is gone)."""
 
     def watch() -> None:
+        # os.read on the descriptor, not sys.stdin: a thread blocked inside the buffered
+        # reader holds its lock and makes interpreter shutdown abort.
         try:
-            while sys.stdin.buffer.read1(4096):
+            while os.read(0, 4096):
                 pass
-        except (OSError, ValueError, AttributeError):
+        except OSError:
             pass
         try:
             loop.call_soon_threadsafe(stop.set)

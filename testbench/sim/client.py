@@ -8,6 +8,7 @@ does not know gets CALLERROR NotImplemented (the OCPP-J meanings of both codes).
 
 from __future__ import annotations
 
+import logging
 from typing import Any, TypeVar
 
 from ocpp.exceptions import NotImplementedError as OcppNotImplemented
@@ -23,6 +24,7 @@ KNOWN_ACTIONS: dict[str, frozenset[str]] = {
 }
 
 T = TypeVar("T")
+log = logging.getLogger("testbench.sim")
 
 
 def strict_routing(cls: type[T]) -> type[T]:
@@ -32,11 +34,17 @@ def strict_routing(cls: type[T]) -> type[T]:
     async def _handle_call(self: Any, msg: Any) -> Any:
         handlers = self.route_map.get(msg.action)
         if not handlers or "_on_action" not in handlers:
+            error: Exception
             if msg.action in KNOWN_ACTIONS.get(self._ocpp_version, frozenset()):
-                raise NotSupportedError(
+                error = NotSupportedError(
                     details={"cause": f"{msg.action} is not supported by this charger"})
-            raise OcppNotImplemented(
-                details={"cause": f"{msg.action} is not an OCPP {self._ocpp_version} action"})
+            else:
+                error = OcppNotImplemented(
+                    details={"cause": f"{msg.action} is not an OCPP {self._ocpp_version} action"})
+            log.info("%s: answering %s with CALLERROR %s", self.id, msg.action,
+                     getattr(error, "code", "?"))
+            await self._send(msg.create_call_error(error).to_json())
+            return None
         return await original(self, msg)
 
     cls._handle_call = _handle_call  # type: ignore[attr-defined]

@@ -42,7 +42,7 @@ class Outgoing:
         if self.on_error is not None:
             self.on_error(error)
         else:
-            log.warning("%s not delivered: %s", type(self.source).__name__, error)
+            log.info("%s not delivered: %s", type(self.source).__name__, error)
 
 
 class Outbox:

@@ -81,5 +81,6 @@ def simlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimLab]:
     finally:
         code = sim.stop()
         csms.close()
-        if code not in (0, None):
-            print(f"simulated lab exited with {code}; log:\n{sim.log()}")
+    log = (folder / "sim.log").read_text(encoding="utf-8")
+    assert code == 0, f"simulated lab exited with {code}; log:\n{log[-4000:]}"
+    assert "Traceback" not in log, f"the simulated lab logged an exception:\n{log}"

@@ -188,7 +188,7 @@ class TestCsms:
 
     __test__ = False
 
-    def __init__(self, clock: LabClock, default_interval_s: int = 3600) -> None:
+    def __init__(self, clock: LabClock, default_interval_s: int = 3600, port: int = 0) -> None:
         self.clock = clock
         self.default_interval_s = default_interval_s
         self.frames: list[Frame] = []
@@ -200,7 +200,7 @@ class TestCsms:
         self.tx_ids = itertools.count(1001)
         self._pending_actions: dict[str, str] = {}
         self._bg = BackgroundLoop("test-csms")
-        self.port = self._bg.run(self._start(), timeout_s=10)
+        self.port = self._bg.run(self._start(port), timeout_s=10)
         self.url = f"ws://127.0.0.1:{self.port}/ocpp"
 
     # -- policies
@@ -220,9 +220,9 @@ class TestCsms:
 
     # -- server
 
-    async def _start(self) -> int:
+    async def _start(self, port: int) -> int:
         self._server = await websockets.serve(
-            self._serve, "127.0.0.1", 0, subprotocols=SUBPROTOCOLS,  # type: ignore[arg-type]
+            self._serve, "127.0.0.1", port, subprotocols=SUBPROTOCOLS,  # type: ignore[arg-type]
             process_request=self._process_request)
         return self._server.sockets[0].getsockname()[1]
 
@@ -271,6 +271,10 @@ class TestCsms:
             self._bg.run(stop(), timeout_s=5)
         finally:
             self._bg.stop()
+
+    def drop(self, charger: str) -> None:
+        """Close the charger's connection from the central system's side."""
+        self._bg.run(self.links[charger].ws.close(), timeout_s=5)
 
     # -- looking at the trace (from the test thread)
 
@@ -452,7 +456,8 @@ class SimProcess:
         return json.loads(line[len("SIM READY "):])
 
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(encoding="utf-8")[-4000:]
 
     def close_stdin(self) -> None:
