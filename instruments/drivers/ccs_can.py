@@ -154,6 +154,7 @@ class CcsCanController(EVEmulator, CanNode):
         self._latest: dict[int, tuple[int, float, Any]] = {}  # id -> (seq, monotonic, decoded)
         self._bad: dict[int, tuple[int, float, bytes]] = {}
         self._seq = 0
+        self._command_seq = 0  # frames up to here predate the last command sent
         self._error: InstrumentError | None = None
         self._frames: queue.Queue[CanFrame] = queue.Queue(maxsize=1000)
         self._control = encode_control("A", False)
@@ -228,8 +229,13 @@ class CcsCanController(EVEmulator, CanNode):
                 if latest is not None:
                     seq, at, decoded = latest
                     fresh = (seq > after_seq if after_seq is not None
-                             else time.monotonic() - at <= self.status_max_age_s)
+                             else seq > self._command_seq
+                             and time.monotonic() - at <= self.status_max_age_s)
                     if fresh and (accept is None or accept(decoded)):
+                        if accept is not None:
+                            # The device confirmed the command: later readings must not
+                            # come from frames it sent before this one.
+                            self._command_seq = max(self._command_seq, seq - 1)
                         return decoded
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -274,9 +280,15 @@ class CcsCanController(EVEmulator, CanNode):
         self._wait(CHARGE_INFO, f"send status/control 0x1302 (state {state})", after,
                    accept=lambda info: info.ev_state == state)
 
+    def _sent(self, arbitration_id: int, data: bytes, command: str) -> None:
+        """Send a command frame; later readings must come from frames received after it."""
+        with self._cond:
+            self._command_seq = self._seq
+        self._can.send(arbitration_id, data, command=command)
+
     def _send_control(self, data: bytes) -> None:
         self._control = data
-        self._can.send(EV_CONTROL, data, command="send status/control 0x1302")
+        self._sent(EV_CONTROL, data, "send status/control 0x1302")
 
     def cp_state(self) -> str:
         info = self.charge_info()
@@ -298,8 +310,8 @@ class CcsCanController(EVEmulator, CanNode):
         self.guard.voltage(command, max_voltage_v)
         self.guard.current(command, max_current_a)
         self.guard.power(command, max_power_w)
-        self._can.send(EV_DC_LIMITS, encode_limits(max_voltage_v, max_current_a, max_power_w,
-                                                   soc_pct), command=command)
+        self._sent(EV_DC_LIMITS, encode_limits(max_voltage_v, max_current_a, max_power_w,
+                                               soc_pct), command)
 
     def set_dc_targets(self, voltage_v: float, current_a: float) -> None:
         """Send the EV's DC target voltage and current (0x1301), checked first."""
@@ -308,11 +320,11 @@ class CcsCanController(EVEmulator, CanNode):
         self.guard.current(command, current_a)
         if voltage_v < 0 or current_a < 0:
             raise InstrumentError(self.name, command, None, "targets must be >= 0; nothing sent")
-        self._can.send(EV_DC_TARGETS, encode_targets(voltage_v, current_a), command=command)
+        self._sent(EV_DC_TARGETS, encode_targets(voltage_v, current_a), command)
 
     def safe_state(self) -> None:
         """Targets to zero, stop request, EV-side state A (unplugged), confirmed."""
-        self._can.send(EV_DC_TARGETS, encode_targets(0, 0), command="send EV DC targets 0x1301")
+        self._sent(EV_DC_TARGETS, encode_targets(0, 0), "send EV DC targets 0x1301")
         with self._cond:
             after = self._seq
         self._send_control(encode_control("A", charge_enable=False, stop=True))
