@@ -538,7 +538,7 @@ class SimCharger(ABC):
             try:
                 result = await client.call(self.boot_payload(self.boot_reason), suppress=False)
                 status, interval = self.boot_result(result)
-            except (OCPPError, asyncio.TimeoutError) as error:
+            except (TimeoutError, OCPPError) as error:
                 log.warning("%s: BootNotification failed: %s", self.spec.id, error)
                 status, interval = "Error", 0
             self.registration = status
@@ -554,7 +554,7 @@ class SimCharger(ABC):
             try:
                 await asyncio.wait_for(self._boot_wakeup.wait(),
                                        self.clock.wall_duration(interval_s))
-            except (TimeoutError, asyncio.TimeoutError):
+            except TimeoutError:
                 pass
 
     async def _misbehave_while_pending(self, client: Any) -> None:
@@ -564,7 +564,7 @@ class SimCharger(ABC):
                 await client.call(self.status_payload(conn, self.connector_status(conn)),
                                   suppress=False)
             await client.call(self.heartbeat_payload(), suppress=False)
-        except (OCPPError, asyncio.TimeoutError) as error:
+        except (TimeoutError, OCPPError) as error:
             log.info("%s: call while Pending refused: %s", self.spec.id, error)
 
     def wake_boot(self) -> None:
@@ -585,7 +585,7 @@ class SimCharger(ABC):
                 await asyncio.wait_for(self._heartbeat_wakeup.wait(),
                                        self.clock.wall_duration(max(interval_s, 1.0)))
                 continue  # interval changed: start timing again
-            except (TimeoutError, asyncio.TimeoutError):
+            except TimeoutError:
                 pass
             self.post(self.heartbeat_payload())
 
@@ -605,7 +605,7 @@ class SimCharger(ABC):
                             type(item.source).__name__, error)
                 item.fail(error)
                 continue
-            except asyncio.TimeoutError as error:
+            except TimeoutError as error:
                 item.fail(error)
                 continue
             except BaseException:
@@ -617,7 +617,7 @@ class SimCharger(ABC):
             if item.on_result is not None:
                 try:
                     item.on_result(result)
-                except Exception:  # noqa: BLE001 - a model bug must not kill the session
+                except Exception:
                     log.exception("%s: handling the answer to %s failed", self.spec.id,
                                   type(payload).__name__)
 

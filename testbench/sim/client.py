@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 from ocpp.exceptions import NotImplementedError as OcppNotImplemented
 from ocpp.exceptions import NotSupportedError
 from ocpp.v16.enums import Action as Action16
-from ocpp.v201.enums import Action as Action201
 from ocpp.v21.enums import Action as Action21
+from ocpp.v201.enums import Action as Action201
 
 KNOWN_ACTIONS: dict[str, frozenset[str]] = {
     "1.6": frozenset(a.value for a in Action16),

@@ -47,7 +47,7 @@ async def run_link(charger: SimCharger, url: str, *, ssl_context: ssl.SSLContext
                 url, subprotocols=[spec.subprotocol],  # type: ignore[list-item]
                 additional_headers=headers or None, ssl=ssl_context,
                 open_timeout=OPEN_TIMEOUT_S)
-        except (OSError, InvalidHandshake, asyncio.TimeoutError, TimeoutError) as error:
+        except (OSError, InvalidHandshake, TimeoutError) as error:
             log.info("%s: cannot connect to %s (%s); retrying in %.1f s", spec.id, url, error,
                      backoff_s)
             await asyncio.sleep(backoff_s)

@@ -20,7 +20,7 @@ TRIGGERABLE = ("BootNotification", "Heartbeat", "StatusNotification", "MeterValu
 
 def register_wh(energy_wh: float) -> int:
     """The register as 1.6 reports it: whole Wh, truncated (so readings never go down)."""
-    return int(math.floor(energy_wh))
+    return math.floor(energy_wh)
 
 
 def _int_tx_id(tx: Transaction) -> int:
@@ -304,16 +304,16 @@ class Client16(ChargePoint):
         self.sim.stop_transaction(conn, "Remote", trigger="RemoteStop")
 
     @on("Reset")
-    def on_reset(self, type: str, **_: Any) -> Any:  # noqa: A002 - OCPP field name
+    def on_reset(self, type: str, **_: Any) -> Any:
         return call_result.Reset(status="Accepted")
 
     @after("Reset")
-    def after_reset(self, type: str, **_: Any) -> None:  # noqa: A002
+    def after_reset(self, type: str, **_: Any) -> None:
         self.sim.accept_reset(type)
 
     @on("ChangeAvailability")
     def on_change_availability(self, connector_id: int, type: str, call_unique_id: str,
-                               **_: Any) -> Any:  # noqa: A002
+                               **_: Any) -> Any:
         operative = type == "Operative"
         if connector_id == 0:
             targets = None
@@ -328,7 +328,7 @@ class Client16(ChargePoint):
 
     @after("ChangeAvailability")
     def after_change_availability(self, type: str, call_unique_id: str,
-                                  **_: Any) -> None:  # noqa: A002
+                                  **_: Any) -> None:
         decision = self._decisions.pop(call_unique_id, None)
         if decision is not None:
             self.sim.apply_availability(decision[0], type == "Operative")

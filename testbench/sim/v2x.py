@@ -11,7 +11,7 @@ import uuid
 from types import ModuleType
 from typing import Any
 
-from ocpp import v201, v21
+from ocpp import v21, v201
 from ocpp.routing import after, on
 
 from testbench.sim.charger import SimCharger
@@ -192,7 +192,7 @@ class Charger2x(SimCharger):
         component = item.get("component") or {}
         variable = item.get("variable") or {}
         known = self.variables()
-        name_c, name_v = component.get("name"), variable.get("name")
+        name_c, name_v = str(component.get("name")), str(variable.get("name"))
         if component.get("evse") is not None or component.get("instance") is not None or \
                 all(c != name_c for c, _v in known):
             return "UnknownComponent", None
@@ -250,14 +250,14 @@ class Charger2x(SimCharger):
 
     # -- requests from the central system
 
-    def targets(self, evse: dict[str, Any] | None) -> list[Connector] | None | str:
-        """Connectors addressed by an ``evse`` field: None = whole station, "unknown" if bad."""
+    def targets(self, evse: dict[str, Any] | None) -> tuple[bool, list[Connector] | None]:
+        """(known, connectors) addressed by an ``evse`` field; None = the whole station."""
         if not evse or not evse.get("id"):
-            return None
+            return True, None
         connector_id = evse.get("connector_id")
         found = [c for c in self.connectors if c.evse_id == evse["id"]
                  and (connector_id is None or c.connector_id == connector_id)]
-        return found or "unknown"
+        return bool(found), found
 
     def remote_start_target(self, evse_id: int | None) -> Connector | None:
         if self.registration != "Accepted":
@@ -292,8 +292,8 @@ class Charger2x(SimCharger):
             go()
 
     def trigger(self, message: str, evse: dict[str, Any] | None) -> None:
-        scope = self.targets(evse)
-        conns = self.connectors if not isinstance(scope, list) else scope
+        _known, scope = self.targets(evse)
+        conns = self.connectors if scope is None else scope
         if message == "BootNotification":
             self.wake_boot()
         elif message == "Heartbeat":
@@ -360,7 +360,7 @@ class _Client2x:
         self.sim.stop_transaction(conn, "Remote", trigger="RemoteStop")
 
     @on("Reset")
-    def on_reset(self, type: str, evse_id: int | None = None, **_: Any) -> Any:  # noqa: A002
+    def on_reset(self, type: str, evse_id: int | None = None, **_: Any) -> Any:
         if evse_id is not None:
             return self._call_result.Reset(status="Rejected")
         if type == "OnIdle" and self.sim.transactions() and not self.sim.has("ignores-reset"):
@@ -368,15 +368,15 @@ class _Client2x:
         return self._call_result.Reset(status="Accepted")
 
     @after("Reset")
-    def after_reset(self, type: str, evse_id: int | None = None, **_: Any) -> None:  # noqa: A002
+    def after_reset(self, type: str, evse_id: int | None = None, **_: Any) -> None:
         if evse_id is None:
             self.sim.accept_reset(type)
 
     @on("ChangeAvailability")
     def on_change_availability(self, operational_status: str, call_unique_id: str,
                                evse: dict[str, Any] | None = None, **_: Any) -> Any:
-        targets = self.sim.targets(evse)
-        if targets == "unknown":
+        known, targets = self.sim.targets(evse)
+        if not known:
             return self._call_result.ChangeAvailability(status="Rejected")
         self._decisions[call_unique_id] = (targets,)
         return self._call_result.ChangeAvailability(
@@ -394,7 +394,7 @@ class _Client2x:
                    **_: Any) -> Any:
         if requested_message not in TRIGGERABLE:
             return self._call_result.TriggerMessage(status="NotImplemented")
-        if self.sim.targets(evse) == "unknown":
+        if not self.sim.targets(evse)[0]:
             return self._call_result.TriggerMessage(status="Rejected")
         if requested_message == "BootNotification" and self.sim.registration == "Accepted":
             return self._call_result.TriggerMessage(status="Rejected")  # F06.FR.17
@@ -403,7 +403,7 @@ class _Client2x:
     @after("TriggerMessage")
     def after_trigger(self, requested_message: str, evse: dict[str, Any] | None = None,
                       **_: Any) -> None:
-        if requested_message not in TRIGGERABLE or self.sim.targets(evse) == "unknown":
+        if requested_message not in TRIGGERABLE or not self.sim.targets(evse)[0]:
             return
         if requested_message == "BootNotification" and self.sim.registration == "Accepted":
             return

@@ -34,10 +34,10 @@ from ocpp.exceptions import OCPPError
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint as Cp16
 from ocpp.v16 import call_result as result16
-from ocpp.v201 import ChargePoint as Cp201
-from ocpp.v201 import call_result as result201
 from ocpp.v21 import ChargePoint as Cp21
 from ocpp.v21 import call_result as result21
+from ocpp.v201 import ChargePoint as Cp201
+from ocpp.v201 import call_result as result201
 
 from testbench.aio import BackgroundLoop
 from testbench.clock import LabClock, iso_utc
@@ -229,7 +229,6 @@ class TestCsms:
     def _process_request(self, connection: Any, request: Any) -> None:
         charger = request.path.rstrip("/").rsplit("/", 1)[-1]
         self.auth_headers[charger] = request.headers.get("Authorization")
-        return None
 
     async def _serve(self, ws: Any) -> None:
         charger = ws.request.path.rstrip("/").rsplit("/", 1)[-1]
@@ -433,7 +432,7 @@ class SimProcess:
                  env: dict[str, str] | None = None) -> None:
         self.log_path = log_path
         self._log = open(log_path, "w", encoding="utf-8")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(  # noqa: S603 - our own module
+        self.proc = subprocess.Popen(
             [sys.executable, "-m", "testbench.sim", "--lab", str(lab_path), "--csms-url",
              csms_url, "--epoch", repr(epoch)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True, cwd=REPO,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 from conftest import HEARTBEAT_S, PENDING_RETRY_S, VERSIONS, SimLab, charger_defs
 from sim_harness import statuses, wait_for_status
@@ -38,14 +40,14 @@ def test_boot_reports_identity_then_connectors(simlab: SimLab, tag: str) -> None
 def test_heartbeat_follows_boot_interval(simlab: SimLab, tag: str) -> None:
     csms, charger = simlab.csms, f"hb-{tag}"
     beats = [csms.wait(charger, "Heartbeat", count=n, timeout_s=15) for n in (1, 2, 3, 4)]
-    gaps = [csms.lab_s(b) - csms.lab_s(a) for a, b in zip(beats, beats[1:])]
+    gaps = [csms.lab_s(b) - csms.lab_s(a) for a, b in pairwise(beats)]
     assert all(0.6 * HEARTBEAT_S <= g <= 1.5 * HEARTBEAT_S for g in gaps), gaps
 
 
 def test_wrong_heartbeat_interval_fault_doubles_it(simlab: SimLab) -> None:
     csms, charger = simlab.csms, "f-wrong-heartbeat-interval"
     beats = [csms.wait(charger, "Heartbeat", count=n, timeout_s=15) for n in (1, 2, 3)]
-    gaps = [csms.lab_s(b) - csms.lab_s(a) for a, b in zip(beats, beats[1:])]
+    gaps = [csms.lab_s(b) - csms.lab_s(a) for a, b in pairwise(beats)]
     assert all(1.6 * HEARTBEAT_S <= g <= 2.6 * HEARTBEAT_S for g in gaps), gaps
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from itertools import pairwise
 
 import pytest
 from conftest import VERSIONS, SimLab
@@ -317,7 +318,7 @@ def test_changed_heartbeat_interval_is_used(simlab: SimLab, tag: str) -> None:
     assert set_config(csms, charger, "HeartbeatInterval", "OCPPCommCtrlr", "HeartbeatInterval",
                       "8") == "Accepted"
     beats = [csms.wait(charger, "Heartbeat", since=mark, count=n) for n in (1, 2, 3)]
-    gaps = [csms.lab_s(b) - csms.lab_s(a) for a, b in zip(beats, beats[1:])]
+    gaps = [csms.lab_s(b) - csms.lab_s(a) for a, b in pairwise(beats)]
     assert all(5 <= g <= 12 for g in gaps), gaps
     set_config(csms, charger, "HeartbeatInterval", "OCPPCommCtrlr", "HeartbeatInterval", "3600")
 

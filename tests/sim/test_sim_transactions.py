@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import pairwise
 
 import pytest
 from conftest import VERSIONS, SimLab
@@ -19,9 +20,9 @@ from sim_harness import (
     stop_reason,
     tx_events,
     wait_charging,
-    wait_periodic,
     wait_ended,
     wait_for_status,
+    wait_periodic,
     wait_started,
 )
 
@@ -270,7 +271,7 @@ def test_meter_values_monotonic_and_consistent_with_power(simlab: SimLab, box_fo
         start_t, start_wh = parse_iso_utc(start.payload["timestamp"]), sampled(start.payload, ENERGY)
         end_t, end_wh = parse_iso_utc(ended.payload["timestamp"]), sampled(ended.payload, ENERGY)
     readings = [(start_t, start_wh)] + [(t, e) for t, e, _p, _c in series] + [(end_t, end_wh)]
-    for (t0, e0), (t1, e1) in zip(readings, readings[1:]):
+    for (t0, e0), (t1, e1) in pairwise(readings):
         assert e1 >= e0, f"register went backwards: {readings}"
         expected = power_w * (t1 - t0) / 3600.0
         assert e1 - e0 == pytest.approx(expected, rel=0.05, abs=1.5), readings
