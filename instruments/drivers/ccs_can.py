@@ -143,6 +143,7 @@ class CcsCanController(EVEmulator, CanNode):
         self.guard = LimitGuard(spec.name, limits)
         self.ev_id: str | None = None
         options = dict(spec.options)
+        self._names = {k: str(options[k]) for k in ("maker", "model", "firmware") if k in options}
         self.interface = str(options.get("interface", "socketcan"))
         self.control_period_s = float(options.get("control_period_s", 0.1))  # type: ignore[arg-type]
         self.status_max_age_s = float(options.get("status_max_age_s", 1.0))  # type: ignore[arg-type]
@@ -259,10 +260,12 @@ class CcsCanController(EVEmulator, CanNode):
 
     # ------------------------------------------------------------------ EV emulator
     def identify(self) -> Identity:
-        """The controller has no identity frame: a ChargeInfo proves it is alive."""
-        info = self.charge_info()
-        return Identity("unknown", "CCS EV-side controller (CAN)", self.resource,
-                        f"stage {info.stage}")
+        """The controller has no identity frame: a ChargeInfo proves it is alive; the
+        names come from options ``maker``, ``model``, ``firmware``."""
+        self.charge_info()
+        return Identity(self._names.get("maker", "unknown"),
+                        self._names.get("model", "CCS EV-side controller (CAN)"),
+                        self.resource, self._names.get("firmware", "unknown"))
 
     def select_ev(self, ev_id: str) -> None:
         """Record which vehicle the bench plays (limits come from set_dc_limits)."""

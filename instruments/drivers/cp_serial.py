@@ -116,9 +116,9 @@ class SerialCpSimulator(EVEmulator):
                                           "not a status line (expected JSON with state and "
                                           "duty; garbage on the line or wrong baud rate)")
                 status = self._status
-                if status is not None and self._status_seq > after_seq:
-                    if wanted is None or (status.get("ev") or status["state"]) == wanted:
-                        return status
+                if status is not None and self._status_seq > after_seq and (
+                        wanted is None or (status.get("ev") or status["state"]) == wanted):
+                    return status
                 left = deadline - time.monotonic()
                 if left <= 0:
                     shown = None if status is None else json.dumps(status)

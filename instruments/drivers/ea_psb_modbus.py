@@ -12,6 +12,7 @@ Options: ``device_id`` (default 1), ``word_order`` of the float registers (defau
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -56,7 +57,7 @@ class EaPsbModbus(DCSource):
         except InstrumentError:
             self._mb.close()
             raise
-        if not all(v > 0 and v == v for v in nominal):
+        if not all(math.isfinite(v) and v > 0 for v in nominal):
             self._mb.close()
             raise InstrumentError(self.name, f"read_holding_registers {NOMINALS} x6",
                                   repr(nominal), "nominal U/I/P must be positive numbers")

@@ -8,6 +8,7 @@ bridge), which is how a bench reaches a CAN bus in another process or on another
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from typing import Any
@@ -126,8 +127,5 @@ class CanTransport:
             return True
 
     def close(self) -> None:
-        with self._lock:
-            try:
-                self._bus.shutdown()
-            except Exception:  # noqa: BLE001 - shutting a dead bus is fine
-                pass
+        with self._lock, contextlib.suppress(Exception):  # shutting a dead bus is fine
+            self._bus.shutdown()

@@ -9,6 +9,7 @@ Resources are ``host``, ``host:port`` or ``modbus-tcp://host:port`` (port 502 by
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -53,8 +54,7 @@ def parse_resource(resource: str) -> tuple[str, int]:
     """``host``, ``host:port`` or ``modbus-tcp://host:port`` -> (host, port)."""
     text = resource.strip()
     for prefix in ("modbus-tcp://", "modbus://", "tcp://"):
-        if text.startswith(prefix):
-            text = text[len(prefix):]
+        text = text.removeprefix(prefix)
     text = text.rstrip("/")
     if not text:
         raise ValueError(f"empty Modbus resource {resource!r}")
@@ -125,11 +125,9 @@ class ModbusTransport:
 
     # ------------------------------------------------------------------ core
     def _reconnect(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # the resend reports the failure
             self._client.close()
             self._client.connect()
-        except Exception:  # noqa: BLE001 - the resend reports the failure
-            pass
 
     def _request(self, command: str, method: str, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -149,7 +147,7 @@ class ModbusTransport:
             raise _ConnectionLost(str(exc)) from exc
         except ModbusException as exc:
             raise InstrumentError(self.instrument, command, None, f"Modbus error: {exc}") from exc
-        except Exception as exc:  # noqa: BLE001 - garbage can break decoding anywhere
+        except Exception as exc:
             raise InstrumentError(self.instrument, command, None,
                                   f"request failed: {exc}") from exc
 
@@ -288,11 +286,8 @@ class ModbusTransport:
         return out
 
     def close(self) -> None:
-        with self._lock:
-            try:
-                self._client.close()
-            except Exception:  # noqa: BLE001 - closing a dead session is fine
-                pass
+        with self._lock, contextlib.suppress(Exception):  # closing a dead session is fine
+            self._client.close()
 
 
 def identity_fields(info: dict[int, str]) -> tuple[str, str, str, str]:

@@ -8,6 +8,7 @@ instrument and the command.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import Any
@@ -86,7 +87,5 @@ class SerialLine:
                 self._buffer.extend(chunk)
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # closing a dead line is fine
             self._serial.close()
-        except Exception:  # noqa: BLE001 - closing a dead line is fine
-            pass

@@ -10,7 +10,8 @@ Byte layouts (little-endian, extended ids) are written here independently of the
 so a mismatch between the two shows up in the tests.
 
 Faults: ``silent`` (no frames sent, frames ignored), ``garbage`` (ChargeInfo frames of the
-wrong length with impossible values).
+wrong length with impossible values), ``disconnect`` (the node goes bus-off: as silent
+from the bus; to cut a bench's TCP link use ``SocketcandServer.drop_clients()``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from instruments.twins.serial_cp import PilotLine, SimplePilot
 
 CHARGE_INFO, EV_DC_LIMITS, EV_DC_TARGETS, EV_CONTROL = 0x1000, 0x1300, 0x1301, 0x1302
 PLUG_STATUS, EVSE_DC_STATUS = 0x1304, 0x1402
-FAULTS = ("silent", "garbage")
+FAULTS = ("silent", "garbage", "disconnect")
 _TOP_V = {"A": 12.0, "B": 9.0, "C": 6.0, "D": 3.0, "E": 0.0, "F": -12.0}
 
 
@@ -94,14 +95,14 @@ class CcsCanTwin:
         return self.ev_state != "A" or self.charge_enable or current_a > 0 or voltage_v > 0
 
     def set_fault(self, fault: str | None) -> None:
-        """Switch a fault on (``silent``, ``garbage``) or off (None)."""
+        """Switch a fault on (``silent``, ``garbage``, ``disconnect``) or off (None)."""
         if fault is not None and fault not in FAULTS:
             raise ValueError(f"unknown CAN twin fault {fault!r}; known: {', '.join(FAULTS)}")
         self.fault = fault
 
     # ------------------------------------------------------------------ receive
     def _on_message(self, message: can.Message) -> None:
-        if self.fault == "silent" or not message.is_extended_id:
+        if self.fault in ("silent", "disconnect") or not message.is_extended_id:
             return
         data = bytes(message.data)
         self.received.append(message)
@@ -154,7 +155,7 @@ class CcsCanTwin:
         return [(CHARGE_INFO, info), (PLUG_STATUS, plug), (EVSE_DC_STATUS, evse)]
 
     def _send_status(self) -> None:
-        if self.fault == "silent" or self._bus is None:
+        if self.fault in ("silent", "disconnect") or self._bus is None:
             return
         for ident, data in self._frames():
             with contextlib.suppress(can.CanError):

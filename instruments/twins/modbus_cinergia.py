@@ -23,6 +23,8 @@ is refused with exception 3 (illegal data value). ``trip_alarm()`` puts it in al
 
 from __future__ import annotations
 
+import math
+
 from pymodbus.constants import ExcCodes
 
 from instruments.twins.modbus_server import ModbusTwin
@@ -82,7 +84,7 @@ class CinergiaTwin(ModbusTwin):
                 self._control(item, self.get_uint32(item))
             elif item in _SETPOINTS:
                 value = self.get_float32(item)
-                if value != value or value < 0:  # NaN or negative
+                if not math.isfinite(value) or value < 0:
                     return ExcCodes.ILLEGAL_VALUE
                 if SET_VOLTAGE <= item < SET_FREQUENCY and value > self.rated_voltage_v:
                     return ExcCodes.ILLEGAL_VALUE

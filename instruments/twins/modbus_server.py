@@ -207,7 +207,7 @@ class ModbusTwin:
 _KINDS = {"f": ModbusTcpClient.DATATYPE.FLOAT32, "I": ModbusTcpClient.DATATYPE.UINT32}
 
 
-def _to_registers(value: float | int, kind: str, word_order: str) -> list[int]:
+def _to_registers(value: float, kind: str, word_order: str) -> list[int]:
     """Encode a 32-bit value into two registers (pymodbus' own converter)."""
     return list(ModbusTcpClient.convert_to_registers(value, _KINDS[kind],
                                                      word_order=word_order))  # type: ignore[arg-type]

@@ -13,7 +13,6 @@ Only raw mode is served: ``< hi >``, ``< open NAME >`` -> ``< ok >``, ``< rawmod
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 

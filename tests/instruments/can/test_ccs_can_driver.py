@@ -63,7 +63,7 @@ def spec(resource: str = "can0", timeout_s: float = 1.0, **options: object) -> I
 
 
 def driver(initial: list[can.Message], reactions: dict | None = None,
-           limits: SafetyLimits = LIMITS, timeout_s: float = 1.0):  # noqa: ANN201
+           limits: SafetyLimits = LIMITS, timeout_s: float = 1.0):
     bus = ReplayBus(initial, reactions or {})
     controller = get_driver("ccs-can")(spec(timeout_s=timeout_s, control_period_s=0), limits,
                                        bus=bus)
@@ -80,7 +80,16 @@ def test_identify_from_charge_info() -> None:
     try:
         identity = ev.identify()
         assert (identity.model, identity.serial, identity.firmware) == \
-            ("CCS EV-side controller (CAN)", "can0", "stage 0")
+            ("CCS EV-side controller (CAN)", "can0", "unknown")
+    finally:
+        ev.close()
+
+
+def test_identify_needs_a_live_controller() -> None:
+    ev, _ = driver([], timeout_s=0.3)
+    try:
+        with pytest.raises(InstrumentError, match="no ChargeInfo frame"):
+            ev.identify()
     finally:
         ev.close()
 
@@ -228,7 +237,7 @@ def bridge(loop: BackgroundLoop, channel: str, twin: CcsCanTwin) -> Iterator[Soc
     loop.run(server.stop(), 5)
 
 
-def dc_session(ev, twin: CcsCanTwin) -> None:  # noqa: ANN001
+def dc_session(ev, twin: CcsCanTwin) -> None:
     assert ev.cp_state() == "A1"
     ev.plug_in("ev-dc")
     assert ev.cp_state() == "B2" and ev.plug_status().plugged

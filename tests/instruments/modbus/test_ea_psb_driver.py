@@ -23,7 +23,7 @@ def spec(resource: str = "unused", timeout_s: float = 1.0) -> InstrumentSpec:
                           resource=resource, timeout_s=timeout_s)
 
 
-def driver(steps: list, limits: SafetyLimits = LIMITS):  # noqa: ANN201
+def driver(steps: list, limits: SafetyLimits = LIMITS):
     client = ReplayClient([NOMINALS, *steps])
     return get_driver("ea-psb-modbus")(spec(), limits, client=client), client
 
@@ -112,7 +112,7 @@ def test_garbage_nominals_fail_at_open() -> None:
 
 # --------------------------------------------------------------------------- twin
 @pytest.fixture()
-def twin(loop):  # noqa: ANN001, ANN201
+def twin(loop):
     unit = EaPsbTwin(SimpleDC(load_ohm=40.0))
     loop.run(unit.start(), 5)
     yield unit

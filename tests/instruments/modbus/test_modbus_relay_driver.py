@@ -18,7 +18,7 @@ def spec(resource: str = "unused", **options: object) -> InstrumentSpec:
                           resource=resource, timeout_s=1.0, options=dict(options))
 
 
-def driver(steps: list, **options: object):  # noqa: ANN201
+def driver(steps: list, **options: object):
     client = ReplayClient(steps)
     return get_driver("modbus-relay")(spec(**options), SafetyLimits(), client=client), client
 
@@ -74,7 +74,7 @@ def test_exception_response_on_write() -> None:
 
 # --------------------------------------------------------------------------- twin
 @pytest.fixture()
-def twin(loop):  # noqa: ANN001, ANN201
+def twin(loop):
     relay = ModbusRelayTwin(SimpleRelays(count=4, closed=[False] * 4))
     loop.run(relay.start(), 5)
     yield relay

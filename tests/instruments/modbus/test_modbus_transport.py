@@ -80,7 +80,7 @@ def test_float_word_order() -> None:
 
 
 @pytest.fixture()
-def twin(loop):  # noqa: ANN001, ANN201
+def twin(loop):
     relay = ModbusRelayTwin()
     loop.run(relay.start(), 5)
     yield relay

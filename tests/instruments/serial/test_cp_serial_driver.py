@@ -58,7 +58,7 @@ def spec(resource: str = "/dev/ttyUSB0", timeout_s: float = 1.0) -> InstrumentSp
 
 
 def driver(initial: list[bytes], reactions: dict[bytes, list[bytes]],
-           timeout_s: float = 1.0):  # noqa: ANN201
+           timeout_s: float = 1.0):
     handle = ReplaySerial(initial, reactions)
     return get_driver("cp-serial")(spec(timeout_s=timeout_s), SafetyLimits(),
                                    handle=handle), handle
