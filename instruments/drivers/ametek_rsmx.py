@@ -20,6 +20,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import ClassVar
 
 from instruments.contracts import GridEmulator, GridReading, Identity
 from instruments.registry import register_driver
@@ -48,7 +49,7 @@ def _identity(name: str, reply: str) -> Identity:
 class AmetekRsMx(GridEmulator):
     """A California Instruments RS/MX/CSW AC source."""
 
-    COMMANDS: dict[str, str] = {
+    COMMANDS: ClassVar[dict[str, str]] = {
         "voltage": "VOLT:AC {value}",
         "frequency": "FREQ {value}",
         "current_limit": "CURR {value}",
@@ -205,7 +206,7 @@ class AmetekRsMx(GridEmulator):
                                       f"step {n}: dwell and frequency must be positive: {step!r}")
             self._guard.voltage(self._cmd("list_voltage", values=_fmt(voltage)), voltage)
             parsed.append((dwell, voltage, frequency))
-        column: Callable[[int], str] = lambda i: ",".join(_fmt(s[i]) for s in parsed)  # noqa: E731
+        column: Callable[[int], str] = lambda i: ",".join(_fmt(s[i]) for s in parsed)
         with self._lock:
             for line in (
                 self._cmd("list_stop"),

@@ -22,6 +22,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import ClassVar
 
 from instruments.contracts import GridEmulator, GridReading, Identity
 from instruments.registry import register_driver
@@ -50,7 +51,7 @@ def _identity(name: str, reply: str) -> Identity:
 class Chroma61800(GridEmulator):
     """A Chroma 61800-family grid simulator."""
 
-    COMMANDS: dict[str, str] = {
+    COMMANDS: ClassVar[dict[str, str]] = {
         "voltage": "SOUR:VOLT:LEV:IMM:AMPL:AC {value}",
         "frequency": "SOUR:FREQ {value}",
         "current_limit": "SOUR:CURR:LIM {value}",
@@ -199,7 +200,7 @@ class Chroma61800(GridEmulator):
         for _dwell, v0, _f0, v1, _f1 in parsed:
             for v in (v0, v1):
                 self._guard.voltage(self._cmd("list_voltage_start", values=_fmt(v)), v)
-        column: Callable[[int], str] = lambda i: ",".join(_fmt(s[i]) for s in parsed)  # noqa: E731
+        column: Callable[[int], str] = lambda i: ",".join(_fmt(s[i]) for s in parsed)
         dwell = ",".join(_fmt(s[0] / self.dwell_unit_s) for s in parsed)
         with self._lock:
             for command in (

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from typing import ClassVar
 
 from instruments.contracts import DCReading, DCSource, Identity
 from instruments.registry import register_driver
@@ -54,7 +55,7 @@ def parse_quantity(text: str, unit: str) -> float:
 class EaPsbScpi(DCSource):
     """An EA PSB 10000 / PSI 9000 DC source(-sink) on SCPI."""
 
-    COMMANDS: dict[str, str] = {
+    COMMANDS: ClassVar[dict[str, str]] = {
         "remote": "SYST:LOCK ON",
         "local": "SYST:LOCK OFF",
         "voltage": "SOUR:VOLT {value}",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import ClassVar
 
 from instruments.contracts import DCReading, DCSource, Identity
 from instruments.registry import register_driver
@@ -42,7 +43,7 @@ def _identity(name: str, reply: str) -> Identity:
 class KeysightRP7900(DCSource):
     """A Keysight RP7900-series regenerative DC supply."""
 
-    COMMANDS: dict[str, str] = {
+    COMMANDS: ClassVar[dict[str, str]] = {
         "priority": "SOUR:FUNC VOLT",
         "voltage": "SOUR:VOLT:LEV {value}",
         "source_current": "SOUR:CURR:LIM {value}",          # (verify) positive limit

@@ -24,6 +24,7 @@ import math
 import re
 import threading
 import time
+from typing import ClassVar
 
 from instruments.contracts import Identity, PhaseReading, PowerAnalyzer, PowerReading
 from instruments.registry import register_driver
@@ -87,7 +88,7 @@ def _identity(name: str, reply: str) -> Identity:
 class YokogawaWT(PowerAnalyzer):
     """A Yokogawa WT series power analyser on SCPI."""
 
-    COMMANDS: dict[str, str] = {
+    COMMANDS: ClassVar[dict[str, str]] = {
         "integration_state": ":INTEG:STAT?",  # (verify) reply wording RESet|STARt|STOP
     }
 

@@ -18,10 +18,12 @@ the entries of ``ZesLmg.COMMANDS`` marked (verify).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import threading
 import time
+from typing import ClassVar
 
 from instruments.contracts import Identity, PhaseReading, PowerAnalyzer, PowerReading
 from instruments.registry import register_driver
@@ -58,10 +60,9 @@ class _LmgTransport(ScpiTransport):
         try:
             return self.query(command)
         except InstrumentError:
-            try:  # a late reply must not be taken for the answer to the next query
+            # a late reply must not be taken for the answer to the next query
+            with contextlib.suppress(Exception):
                 session.clear()
-            except Exception:  # noqa: BLE001 - best effort
-                pass
             raise
         finally:
             with self._lock:
@@ -90,7 +91,7 @@ def _number(text: str) -> float:
 class ZesLmg(PowerAnalyzer):
     """A ZES Zimmer LMG600/670 power analyser."""
 
-    COMMANDS: dict[str, str] = {
+    COMMANDS: ClassVar[dict[str, str]] = {
         "language": "*ZLANG SHORT",
         "errors": "ERRALL?",   # (verify) short-language form of SYST:ERR:ALL?
         "fresh": "ACTN",       # (verify) wait for the next cycle before latching values

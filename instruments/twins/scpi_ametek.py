@@ -119,28 +119,28 @@ class AmetekRsTwin(ScpiTwin):
 
     # ------------------------------------------------------------------ handlers
     def _set_voltage(self, call: Call) -> None:
-        self._apply_voltage(call.float(0, 0.0, self.voltage_max_v), self._target_phase())
+        self._apply_voltage(call.number(0, 0.0, self.voltage_max_v), self._target_phase())
 
     def _set_frequency(self, call: Call) -> None:
-        self.frequency_hz = call.float(0, FREQ_MIN_HZ, FREQ_MAX_HZ)
+        self.frequency_hz = call.number(0, FREQ_MIN_HZ, FREQ_MAX_HZ)
         self.grid.set_frequency_hz(self.frequency_hz)
 
     def _set_current(self, call: Call) -> None:
-        self.current_limit_a = call.float(0, 0.0, self.current_max_a)
+        self.current_limit_a = call.number(0, 0.0, self.current_max_a)
         self.grid.set_current_limit_a(self.current_limit_a)
 
     def _set_phase(self, call: Call) -> None:
         if self.couple == "ALL" or self.selected == 1:
             raise ScpiError(-221, "Settings conflict (select phase 2 or 3 with INST:COUP NONE)")
-        self.grid.set_phase_angle_deg(self.selected, call.float(0, -360.0, 360.0))
+        self.grid.set_phase_angle_deg(self.selected, call.number(0, -360.0, 360.0))
 
     def _set_voltage_slew(self, call: Call) -> None:
-        self.grid.set_slew(call.float(0, 0.0, 1e7), None)
+        self.grid.set_slew(call.number(0, 0.0, 1e7), None)
 
     def _set_frequency_slew(self, call: Call) -> None:
-        self.grid.set_slew(None, call.float(0, 0.0, 1e7))
+        self.grid.set_slew(None, call.number(0, 0.0, 1e7))
 
-    def _mode_setter(self, key: str):  # noqa: ANN202
+    def _mode_setter(self, key: str):
         def handler(call: Call) -> None:
             self.modes[key] = call.choice(0, "FIXed", "STEP", "PULSe", "LIST")
         return handler
@@ -149,7 +149,7 @@ class AmetekRsTwin(ScpiTwin):
         self.couple = call.choice(0, "ALL", "NONE")
 
     def _set_nsel(self, call: Call) -> None:
-        self.selected = int(call.float(0, 1, self.phases))
+        self.selected = int(call.number(0, 1, self.phases))
 
     def _set_output(self, call: Call) -> None:
         on = call.boolean()
@@ -157,13 +157,13 @@ class AmetekRsTwin(ScpiTwin):
             self._abort()
         self.grid.set_output(on)
 
-    def _list_setter(self, key: str, low: float, high: float):  # noqa: ANN202
+    def _list_setter(self, key: str, low: float, high: float):
         def handler(call: Call) -> None:
-            self.lists[key] = call.floats(low, high)
+            self.lists[key] = call.numbers(low, high)
         return handler
 
     def _set_list_count(self, call: Call) -> None:
-        self.list_count = int(call.float(0, 1, 65535))
+        self.list_count = int(call.number(0, 1, 65535))
 
     # ------------------------------------------------------------------ transient system
     def _initiate(self, _call: Call) -> None:

@@ -134,27 +134,27 @@ class ChromaGridTwin(ScpiTwin):
         self.grid.set_voltage_v(voltage_v, phase)
 
     def _set_voltage(self, call: Call) -> None:
-        self._apply_voltage(call.float(0, 0.0, self.voltage_max_v), self._target_phase())
+        self._apply_voltage(call.number(0, 0.0, self.voltage_max_v), self._target_phase())
 
     def _set_frequency(self, call: Call) -> None:
-        self.frequency_hz = call.float(0, FREQ_MIN_HZ, FREQ_MAX_HZ)
+        self.frequency_hz = call.number(0, FREQ_MIN_HZ, FREQ_MAX_HZ)
         self.grid.set_frequency_hz(self.frequency_hz)
 
     def _set_current_limit(self, call: Call) -> None:
-        self.current_limit_a = call.float(0, 0.0, self.current_max_a)
+        self.current_limit_a = call.number(0, 0.0, self.current_max_a)
         self.grid.set_current_limit_a(self.current_limit_a)
 
     def _set_phase_angle(self, call: Call) -> None:
         if not 2 <= call.suffix <= self.phases:
             raise ScpiError(-113)
-        self.grid.set_phase_angle_deg(call.suffix, call.float(0, -360.0, 360.0))
+        self.grid.set_phase_angle_deg(call.suffix, call.number(0, -360.0, 360.0))
 
     def _set_voltage_slew(self, call: Call) -> None:
-        self.voltage_slew_v_per_ms = call.float(0, 0.0, 1e6)
+        self.voltage_slew_v_per_ms = call.number(0, 0.0, 1e6)
         self.grid.set_slew(self.voltage_slew_v_per_ms * 1000.0, None)
 
     def _set_frequency_slew(self, call: Call) -> None:
-        self.frequency_slew_hz_per_ms = call.float(0, 0.0, 1e6)
+        self.frequency_slew_hz_per_ms = call.number(0, 0.0, 1e6)
         self.grid.set_slew(None, self.frequency_slew_hz_per_ms * 1000.0)
 
     def _energise(self) -> None:
@@ -177,17 +177,17 @@ class ChromaGridTwin(ScpiTwin):
         self.couple = call.choice(0, "ALL", "NONE")
 
     def _set_nsel(self, call: Call) -> None:
-        self.selected = int(call.float(0, 1, self.phases))
+        self.selected = int(call.number(0, 1, self.phases))
 
     def _set_list_count(self, call: Call) -> None:
-        self.list_count = int(call.float(0, 0, 65535))
+        self.list_count = int(call.number(0, 0, 65535))
 
     def _set_list_base(self, call: Call) -> None:
         self.list_base = call.choice(0, "TIME", "CYCLe")
 
-    def _list_setter(self, key: str, low: float, high: float):  # noqa: ANN202
+    def _list_setter(self, key: str, low: float, high: float):
         def handler(call: Call) -> None:
-            self.lists[key] = call.floats(low, high)
+            self.lists[key] = call.numbers(low, high)
         return handler
 
     # ------------------------------------------------------------------ list mode

@@ -87,7 +87,7 @@ class EaPsbTwin(ScpiTwin):
 
         def set_value(call: Call) -> None:
             self._require_remote()
-            setattr(self, attribute, call.float(0, 0.0, high, units=units))
+            setattr(self, attribute, call.number(0, 0.0, high, units=units))
             self._push(attribute)
 
         def get_value(_call: Call) -> str:

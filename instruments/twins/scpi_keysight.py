@@ -89,7 +89,7 @@ class KeysightRP7900Twin(ScpiTwin):
 
     def _setting(self, pattern: str, attribute: str, low: float, high: float) -> None:
         def set_value(call: Call) -> None:
-            setattr(self, attribute, call.float(0, low, high))
+            setattr(self, attribute, call.number(0, low, high))
             self._push(attribute)
 
         self.command(pattern, set_value, 1)

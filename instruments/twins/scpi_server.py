@@ -43,7 +43,7 @@ import threading
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from testbench.aio import BackgroundLoop
 
@@ -108,7 +108,7 @@ class Call:
             raise ScpiError(-109)
         return self.params[index]
 
-    def float(self, index: int = 0, low: float | None = None, high: float | None = None,
+    def number(self, index: int = 0, low: float | None = None, high: float | None = None,
               units: dict[str, float] | None = None) -> float:
         """Parameter ``index`` as a number; -224 if not a number, -222 outside [low, high].
 
@@ -136,11 +136,11 @@ class Call:
             raise ScpiError(-222)
         return value
 
-    def floats(self, low: float | None = None, high: float | None = None) -> list[float]:
+    def numbers(self, low: float | None = None, high: float | None = None) -> list[float]:
         """Every parameter as a number (lists such as ``LIST:VOLT 230,207,230``)."""
         if not self.params:
             raise ScpiError(-109)
-        return [self.float(i, low, high) for i in range(len(self.params))]
+        return [self.number(i, low, high) for i in range(len(self.params))]
 
     def choice(self, index: int, *options: str) -> str:
         """Parameter ``index`` as one of ``options`` (SCPI short/long form), canonical upper."""
@@ -644,7 +644,7 @@ class TwinThread:
     def resource(self) -> str:
         return f"TCPIP::{self.host}::{self.port}::SOCKET"
 
-    def __enter__(self) -> TwinThread:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
@@ -653,7 +653,22 @@ class TwinThread:
 
 
 __all__ = [
-    "Call", "DEFAULT_GARBAGE", "ERROR_QUEUE_LENGTH", "ESR_CME", "ESR_DDE", "ESR_EXE",
-    "ESR_OPC", "ESR_PON", "ESR_QYE", "SCPI_ERRORS", "ScpiError", "ScpiTwin", "TwinThread",
-    "header_matches", "node_forms", "nr3", "split_params", "split_units",
+    "DEFAULT_GARBAGE",
+    "ERROR_QUEUE_LENGTH",
+    "ESR_CME",
+    "ESR_DDE",
+    "ESR_EXE",
+    "ESR_OPC",
+    "ESR_PON",
+    "ESR_QYE",
+    "SCPI_ERRORS",
+    "Call",
+    "ScpiError",
+    "ScpiTwin",
+    "TwinThread",
+    "header_matches",
+    "node_forms",
+    "nr3",
+    "split_params",
+    "split_units",
 ]

@@ -228,7 +228,7 @@ class YokogawaWTTwin(ScpiTwin):
             raise ScpiError(-224, "Illegal parameter value (twin supports ASCii only)")
 
     def _set_number(self, call: Call) -> None:
-        self.number = int(call.float(0, 1, 255))
+        self.number = int(call.number(0, 1, 255))
 
     def _set_item(self, call: Call) -> None:
         k = call.suffix
@@ -244,7 +244,7 @@ class YokogawaWTTwin(ScpiTwin):
             if text in ("SIGMA", "SIGM"):
                 element = "SIGMA"
             else:
-                element = str(int(call.float(1, 1, self.elements)))
+                element = str(int(call.number(1, 1, self.elements)))
         self.items[k - 1] = (function, element)
 
     def _get_item(self, call: Call) -> str:
@@ -253,7 +253,7 @@ class YokogawaWTTwin(ScpiTwin):
 
     def _values(self, call: Call) -> str:
         if call.params:
-            k = int(call.float(0, 1, 255))
+            k = int(call.number(0, 1, 255))
             indices = [k - 1]
         else:
             indices = list(range(self.number))
@@ -269,7 +269,7 @@ class YokogawaWTTwin(ScpiTwin):
         return self._reply(call, ",".join(fields))
 
     def _set_rate(self, call: Call) -> None:
-        self.rate_s = call.float(0, RATE_MIN_S, RATE_MAX_S, units=_TIME_UNITS)
+        self.rate_s = call.number(0, RATE_MIN_S, RATE_MAX_S, units=_TIME_UNITS)
         self._rate_changed.set()
 
     def _set_filter(self, call: Call) -> None:

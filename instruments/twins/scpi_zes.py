@@ -22,9 +22,10 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable
+from typing import Any
 
 from instruments.twins.ports import MeasuredPoint, PointSample
-from instruments.twins.scpi_server import Call, ScpiError, ScpiTwin, nr3
+from instruments.twins.scpi_server import Call, Handler, ScpiError, ScpiTwin, nr3
 
 CYCLE_MIN_S = 0.01
 CYCLE_MAX_S = 60.0
@@ -97,15 +98,15 @@ class ZesLmgTwin(ScpiTwin):
         self._cycle_done = asyncio.Event()
 
     # ------------------------------------------------------------------ language gates
-    def _short(self, handler: Callable[[Call], object]) -> Callable[[Call], object]:
-        def gated(call: Call) -> object:
+    def _short(self, handler: Handler) -> Handler:
+        def gated(call: Call) -> Any:
             if self.language != "SHORT":
                 raise ScpiError(-113)
             return handler(call)
         return gated
 
-    def _scpi(self, handler: Callable[[Call], object]) -> Callable[[Call], object]:
-        def gated(call: Call) -> object:
+    def _scpi(self, handler: Handler) -> Handler:
+        def gated(call: Call) -> Any:
             if self.language != "SCPI":
                 raise ScpiError(-113)
             return handler(call)
@@ -120,7 +121,7 @@ class ZesLmgTwin(ScpiTwin):
             raise ScpiError(-224, "Illegal parameter value (twin supports ASCii only)")
 
     def _set_cycle(self, call: Call) -> None:
-        self.cycle_s = call.float(0, CYCLE_MIN_S, CYCLE_MAX_S)
+        self.cycle_s = call.number(0, CYCLE_MIN_S, CYCLE_MAX_S)
         self._cycle_changed.set()
 
     def _channel(self, call: Call) -> int:
@@ -132,7 +133,7 @@ class ZesLmgTwin(ScpiTwin):
         self.autorange[(call.header[0].upper(), self._channel(call))] = call.boolean()
 
     def _set_range(self, call: Call) -> None:
-        self.ranges[(call.header[0].upper(), self._channel(call))] = call.float(0, 0, 10000)
+        self.ranges[(call.header[0].upper(), self._channel(call))] = call.number(0, 0, 10000)
 
     def _inim(self, call: Call) -> None:
         call.line_state["latched"] = self._latest

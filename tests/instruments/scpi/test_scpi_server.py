@@ -31,10 +31,10 @@ class DemoTwin(ScpiTwin):
         self.command("CHANnel#:VALue?", lambda c: f"ch{c.suffix}")
 
     def _set_voltage(self, call: Call) -> None:
-        self.voltage_v = call.float(0, 0.0, 300.0, units={"V": 1.0, "MV": 1e-3})
+        self.voltage_v = call.number(0, 0.0, 300.0, units={"V": 1.0, "MV": 1e-3})
 
     def _nsel(self, call: Call) -> None:
-        self.selected = int(call.float(0, 1, 3))
+        self.selected = int(call.number(0, 1, 3))
 
 
 class LineClient:
@@ -95,8 +95,8 @@ def test_split_units_keeps_quoted_semicolons() -> None:
     assert split_units('A 1;B "x;y";*OPC?') == ["A 1", 'B "x;y"', "*OPC?"]
 
 
-def test_common_commands_and_compound_replies(demo) -> None:  # noqa: ANN001
-    twin, connect = demo
+def test_common_commands_and_compound_replies(demo) -> None:
+    _twin, connect = demo
     client = connect()
     assert client.ask("*IDN?") == "ACME,DEMO-1,0001,1.0"
     assert client.ask("VOLT 12.5;*OPC?;:VOLT?") == "1;12.5"
@@ -105,8 +105,8 @@ def test_common_commands_and_compound_replies(demo) -> None:  # noqa: ANN001
     assert client.ask("source:voltage:level 230000mV;SOUR:VOLT:LEV?") == "230"
 
 
-def test_compound_path_is_relative_to_previous_header(demo) -> None:  # noqa: ANN001
-    twin, connect = demo
+def test_compound_path_is_relative_to_previous_header(demo) -> None:
+    _twin, connect = demo
     client = connect()
     assert client.ask("INST:COUP NONE;NSEL 3;NSEL?") == "3"
     assert client.ask("INST:COUP NONE;:INST:NSEL 2;:INST:NSEL?") == "2"
@@ -114,7 +114,7 @@ def test_compound_path_is_relative_to_previous_header(demo) -> None:  # noqa: AN
     assert client.ask("SYST:ERR?") == '0,"No error"'
 
 
-def test_unknown_header_and_bad_parameters_queue_errors(demo) -> None:  # noqa: ANN001
+def test_unknown_header_and_bad_parameters_queue_errors(demo) -> None:
     twin, connect = demo
     client = connect()
     client.ask("*ESR?")
@@ -131,8 +131,8 @@ def test_unknown_header_and_bad_parameters_queue_errors(demo) -> None:  # noqa: 
     assert twin.voltage_v == 0.0
 
 
-def test_error_queue_overflows_into_350_and_cls_clears(demo) -> None:  # noqa: ANN001
-    twin, connect = demo
+def test_error_queue_overflows_into_350_and_cls_clears(demo) -> None:
+    _twin, connect = demo
     client = connect()
     client.send(";".join(["NOPE"] * 35))
     entries = [client.ask("SYST:ERR?") for _ in range(31)]
@@ -144,14 +144,14 @@ def test_error_queue_overflows_into_350_and_cls_clears(demo) -> None:  # noqa: A
     assert client.ask("SYST:ERR?;*ESR?") == '0,"No error";0'
 
 
-def test_received_log_records_every_line(demo) -> None:  # noqa: ANN001
+def test_received_log_records_every_line(demo) -> None:
     twin, connect = demo
     client = connect()
     client.ask("VOLT 5;*OPC?")
     assert list(twin.received)[-1] == "VOLT 5;*OPC?"
 
 
-def test_garbage_replies_are_not_text(demo) -> None:  # noqa: ANN001
+def test_garbage_replies_are_not_text(demo) -> None:
     twin, connect = demo
     client = connect()
     twin.garbage_replies = True
@@ -163,7 +163,7 @@ def test_garbage_replies_are_not_text(demo) -> None:  # noqa: ANN001
     assert client.ask("*IDN?") == "ACME,DEMO-1,0001,1.0"
 
 
-def test_silent_twin_reads_but_never_answers_or_executes(demo) -> None:  # noqa: ANN001
+def test_silent_twin_reads_but_never_answers_or_executes(demo) -> None:
     twin, connect = demo
     client = connect()
     twin.silent = True
@@ -175,7 +175,7 @@ def test_silent_twin_reads_but_never_answers_or_executes(demo) -> None:  # noqa:
     assert "VOLT 7;*IDN?" in twin.received
 
 
-def test_disconnect_drops_clients_and_accepts_new_ones(demo) -> None:  # noqa: ANN001
+def test_disconnect_drops_clients_and_accepts_new_ones(demo) -> None:
     twin, connect = demo
     client = connect()
     assert client.ask("*OPC?") == "1"

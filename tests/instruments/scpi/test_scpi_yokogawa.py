@@ -29,14 +29,14 @@ def configure_dialogue_one_element() -> list:
 
 
 # --------------------------------------------------------------------------- replay
-def test_identify(replay, replay_driver) -> None:  # noqa: ANN001
+def test_identify(replay, replay_driver) -> None:
     replay.expect(q("*IDN?", "YOKOGAWA,WT1806-06,91K123456,F1.01"))
     identity = replay_driver("yokogawa-wt").identify()
     assert (identity.maker, identity.model, identity.firmware) == ("YOKOGAWA", "WT1806-06",
                                                                    "F1.01")
 
 
-def test_identify_garbage_names_instrument_command_reply(replay, replay_driver) -> None:  # noqa: ANN001
+def test_identify_garbage_names_instrument_command_reply(replay, replay_driver) -> None:
     replay.expect(q("*IDN?", "WT?"))
     with pytest.raises(InstrumentError) as err:
         replay_driver("yokogawa-wt").identify()
@@ -44,7 +44,7 @@ def test_identify_garbage_names_instrument_command_reply(replay, replay_driver) 
         "yokogawa-wt-1", "*IDN?", "WT?")
 
 
-def test_configure_then_read_one_element(replay, replay_driver) -> None:  # noqa: ANN001
+def test_configure_then_read_one_element(replay, replay_driver) -> None:
     replay.expect(configure_dialogue_one_element(), q(":NUM:NORM:VAL?", VALUES_1))
     reading = replay_driver("yokogawa-wt", elements=1).read()
     (phase,) = reading.phases
@@ -57,7 +57,7 @@ def test_configure_then_read_one_element(replay, replay_driver) -> None:  # noqa
     assert abs(reading.acquired_wall_s - time.time()) < 60
 
 
-def test_read_tolerates_header_nan_and_no_data(replay, replay_driver) -> None:  # noqa: ANN001
+def test_read_tolerates_header_nan_and_no_data(replay, replay_driver) -> None:
     fields = VALUES_1.split(",")
     fields[5] = "NAN"        # LAMBda without apparent power
     fields[6] = "9.91E+37"   # FU: no data yet
@@ -70,7 +70,7 @@ def test_read_tolerates_header_nan_and_no_data(replay, replay_driver) -> None:  
 
 
 @pytest.mark.parametrize("reply", ["1,2,3", "A,B,C,D,E,F,G,H,I,J,K,L", ""])
-def test_read_wrong_or_garbage_reply_is_instrument_error(replay, replay_driver,  # noqa: ANN001
+def test_read_wrong_or_garbage_reply_is_instrument_error(replay, replay_driver,
                                                          reply: str) -> None:
     replay.expect(configure_dialogue_one_element(), q(":NUM:NORM:VAL?", reply))
     with pytest.raises(InstrumentError) as err:
@@ -79,7 +79,7 @@ def test_read_wrong_or_garbage_reply_is_instrument_error(replay, replay_driver, 
     assert err.value.reply == reply
 
 
-def test_configure_error_queue_entry_names_the_command(replay, replay_driver) -> None:  # noqa: ANN001
+def test_configure_error_queue_entry_names_the_command(replay, replay_driver) -> None:
     replay.expect(checked(":COMM:HEAD OFF", E, '113,"Undefined header"'))
     with pytest.raises(InstrumentError) as err:
         replay_driver("yokogawa-wt").read()
@@ -88,7 +88,7 @@ def test_configure_error_queue_entry_names_the_command(replay, replay_driver) ->
     assert "113" in str(err.value) and "yokogawa-wt-1" in str(err.value)
 
 
-def test_wait_fresh_clears_then_polls_eesr(replay, replay_driver) -> None:  # noqa: ANN001
+def test_wait_fresh_clears_then_polls_eesr(replay, replay_driver) -> None:
     replay.expect(configure_dialogue_one_element(),
                   q(":STAT:EESR?", "1"),        # stale event from before the call: cleared
                   q(":STAT:EESR?", "0"),
@@ -98,13 +98,13 @@ def test_wait_fresh_clears_then_polls_eesr(replay, replay_driver) -> None:  # no
     assert reading.energy_wh == 1.5
 
 
-def test_timeout_is_instrument_error(replay, replay_driver) -> None:  # noqa: ANN001
+def test_timeout_is_instrument_error(replay, replay_driver) -> None:
     replay.expect(q("*IDN?", TIMEOUT))
     with pytest.raises(InstrumentError, match="no reply within"):
         replay_driver("yokogawa-wt").identify()
 
 
-def test_update_interval_sent_in_ms_and_range_checked(replay, replay_driver) -> None:  # noqa: ANN001
+def test_update_interval_sent_in_ms_and_range_checked(replay, replay_driver) -> None:
     replay.expect(configure_dialogue_one_element(), checked(":RATE 500MS", E))
     driver = replay_driver("yokogawa-wt", elements=1)
     driver.set_update_interval_s(0.5)
@@ -113,7 +113,7 @@ def test_update_interval_sent_in_ms_and_range_checked(replay, replay_driver) -> 
     assert err.value.command == ":RATE 10MS"
 
 
-def test_integration_reset_start_stop(replay, replay_driver) -> None:  # noqa: ANN001
+def test_integration_reset_start_stop(replay, replay_driver) -> None:
     replay.expect(configure_dialogue_one_element(),
                   q(":INTEG:STAT?", "START"), checked(":INTEG:STOP", E),
                   checked(":INTEG:RES", E), checked(":INTEG:STAR", E),
@@ -123,7 +123,7 @@ def test_integration_reset_start_stop(replay, replay_driver) -> None:  # noqa: A
     driver.stop_integration()
 
 
-def test_safe_state_sends_nothing(replay, replay_driver) -> None:  # noqa: ANN001
+def test_safe_state_sends_nothing(replay, replay_driver) -> None:
     replay_driver("yokogawa-wt").safe_state()
     assert replay.sent == []
 
@@ -133,7 +133,7 @@ PHASES = (PhaseSample(230.0, 10.0, 2000.0, 500.0), PhaseSample(231.0, 11.0, 2100
           PhaseSample(229.0, 9.0, 1900.0, 0.0))
 
 
-def test_twin_read_follows_the_point(run_twin, open_driver) -> None:  # noqa: ANN001
+def test_twin_read_follows_the_point(run_twin, open_driver) -> None:
     twin = YokogawaWTTwin(StaticPoint(phases=PHASES, frequency_hz=49.9), rate_s=0.05)
     driver = open_driver("yokogawa-wt", run_twin(twin))
     assert driver.identify().maker == "YOKOGAWA"
@@ -148,7 +148,7 @@ def test_twin_read_follows_the_point(run_twin, open_driver) -> None:  # noqa: AN
     assert reading.current_a == pytest.approx(11.0)
 
 
-def test_twin_reply_headers_are_tolerated(run_twin, open_driver) -> None:  # noqa: ANN001
+def test_twin_reply_headers_are_tolerated(run_twin, open_driver) -> None:
     twin = YokogawaWTTwin(StaticPoint(phases=PHASES), rate_s=0.05)
     driver = open_driver("yokogawa-wt", run_twin(twin))
     driver.wait_fresh(5.0)
@@ -156,7 +156,7 @@ def test_twin_reply_headers_are_tolerated(run_twin, open_driver) -> None:  # noq
     assert driver.wait_fresh(5.0).power_w == pytest.approx(6000.0)
 
 
-def test_twin_unwired_elements_give_nan_not_a_crash(run_twin, open_driver) -> None:  # noqa: ANN001
+def test_twin_unwired_elements_give_nan_not_a_crash(run_twin, open_driver) -> None:
     point = StaticPoint(phases=(PhaseSample(230.0, 16.0, 3680.0),))
     driver = open_driver("yokogawa-wt", run_twin(YokogawaWTTwin(point, rate_s=0.05)))
     reading = driver.wait_fresh(5.0)
@@ -165,7 +165,7 @@ def test_twin_unwired_elements_give_nan_not_a_crash(run_twin, open_driver) -> No
     assert math.isnan(reading.phases[1].power_factor)
 
 
-def test_twin_no_data_before_first_update_is_nan(run_twin, open_driver) -> None:  # noqa: ANN001
+def test_twin_no_data_before_first_update_is_nan(run_twin, open_driver) -> None:
     twin = YokogawaWTTwin(StaticPoint(), rate_s=20.0)
     driver = open_driver("yokogawa-wt", run_twin(twin))
     reading = driver.read()
@@ -175,7 +175,7 @@ def test_twin_no_data_before_first_update_is_nan(run_twin, open_driver) -> None:
         driver.wait_fresh(0.2)
 
 
-def test_twin_update_interval_and_integration(run_twin, open_driver) -> None:  # noqa: ANN001
+def test_twin_update_interval_and_integration(run_twin, open_driver) -> None:
     twin = YokogawaWTTwin(StaticPoint(phases=PHASES), rate_s=0.5)
     driver = open_driver("yokogawa-wt", run_twin(twin), update_interval_s=0.05)
     driver.start_integration()
