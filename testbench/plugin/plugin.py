@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import testbench
-from testbench.errors import LabConfigError
+from testbench.errors import BenchError, LabConfigError
 from testbench.lab.loader import load_lab
 from testbench.lab.model import Lab, Pairing
 from testbench.plugin.verdicts import PhaseOutcome, combine, describe, skip_reason
@@ -114,6 +114,12 @@ class BenchSession:
             runtime = BenchRuntime(self.lab, self.run_dir)
             try:
                 runtime.start()
+            except BenchError as exc:
+                runtime.close()
+                self.start_error = exc
+                # Nothing can run without the bench: stop the whole session with a usage error
+                # rather than erroring every test with the same message.
+                pytest.exit(f"bench could not start: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
             except BaseException as exc:
                 runtime.close()
                 self.start_error = exc
