@@ -322,6 +322,10 @@ class BackgroundAcquisition:
     there, and :meth:`stop` (or leaving the ``with`` block) raises that same error; the
     samples taken before it stay available as :attr:`recording`. ``max_seconds`` (lab)
     ends the acquisition on its own if nobody stops it.
+
+    The thread shares the GIL: while the test's own thread computes in Python, a sample
+    can be late by up to the interpreter's switch interval (5 ms by default); waiting,
+    sleeping or doing I/O in the test does not delay it.
     """
 
     def __init__(self, instrument: PowerAnalyzer, clock: LabClock,
