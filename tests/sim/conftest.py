@@ -32,7 +32,7 @@ FAULTS = {
     "ignores-reset": "2.1",
     "ignores-availability": "1.6",
 }
-HEARTBEAT_S = 10
+HEARTBEAT_S = 20
 PENDING_RETRY_S = 10
 AUTH_PASSWORD = "s3cret-pass"
 
@@ -42,6 +42,8 @@ def charger_defs() -> list[ChargerDef]:
             for scenario in SCENARIOS for tag, version in VERSIONS.items()]
     defs += [ChargerDef(f"f-{fault}", version, faults=(fault,)) for fault, version in FAULTS.items()]
     defs.append(ChargerDef("auth-16", "1.6", security_profile=1, password_env="SIMTEST_AUTH_PW"))
+    defs += [ChargerDef(f"multi-{tag}", version, evse_count=2) for tag, version in
+             VERSIONS.items()]
     return defs
 
 

@@ -370,6 +370,7 @@ class ChargerDef:
     security_profile: int = 0
     password_env: str | None = None
     port: int = 0  # I/O box port (0: any free port)
+    evse_count: int = 1  # one I/O box per EVSE: evio-<id>, evio-<id>-e2, ...
 
 
 @dataclass
@@ -401,6 +402,7 @@ def write_lab(path: Path, lab: LabDef) -> Path:
                   f"ocpp_version = {_toml_value(c.version)}",
                   f"security_profile = {c.security_profile}",
                   f"phases = {c.phases}", f"max_current_a = {c.max_current_a}",
+                  f"evse_count = {c.evse_count}",
                   f"faults = {_toml_value(list(c.faults))}"]
         if c.password_env:
             lines.append(f"password_env = {_toml_value(c.password_env)}")
@@ -414,10 +416,18 @@ def write_lab(path: Path, lab: LabDef) -> Path:
               f"chargers = {_toml_value([c.id for c in lab.chargers])}",
               f"evs = {_toml_value([ev['id'] for ev in lab.evs])}", ""]
     for c in lab.chargers:
-        lines += ["  [[stations.instruments]]", f"  name = {_toml_value('evio-' + c.id)}",
-                  '  role = "ev_emulator"', '  driver = "sim-ev-emulator"',
-                  f'  resource = "TCPIP::127.0.0.1::{c.port}::SOCKET"',
-                  f"  charger = {_toml_value(c.id)}", ""]
+        for evse in range(1, c.evse_count + 1):
+            name = f"evio-{c.id}" + (f"-e{evse}" if evse > 1 else "")
+            lines += ["  [[stations.instruments]]", f"  name = {_toml_value(name)}",
+                      # the lab allows one ev_emulator per charger: others get their own role
+                      "  role = " + _toml_value("ev_emulator" + (f"_evse{evse}" if evse > 1
+                                                                 else "")),
+                      '  driver = "sim-ev-emulator"',
+                      f'  resource = "TCPIP::127.0.0.1::{c.port}::SOCKET"',
+                      f"  charger = {_toml_value(c.id)}"]
+            if evse > 1:
+                lines.append(f"  options = {{ evse = {evse} }}")
+            lines.append("")
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
 

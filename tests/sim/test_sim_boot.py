@@ -12,8 +12,9 @@ from sim_harness import statuses, wait_for_status
 def test_ready_line_maps_every_twin(simlab: SimLab) -> None:
     ready = simlab.ready
     assert set(ready) >= {"twins", "instruments"}
-    assert len(ready["twins"]) == len(charger_defs())  # port 0: one twin per instrument
-    assert sorted(simlab.ports) == sorted(c.id for c in charger_defs())
+    boxes = sum(c.evse_count for c in charger_defs())
+    assert len(ready["twins"]) == boxes  # port 0: one twin per instrument
+    assert len(simlab.ports) == boxes and "multi-16-e2" in simlab.ports
     assert all(isinstance(p, int) and p > 0 for p in simlab.ports.values())
 
 
@@ -41,14 +42,14 @@ def test_heartbeat_follows_boot_interval(simlab: SimLab, tag: str) -> None:
     csms, charger = simlab.csms, f"hb-{tag}"
     beats = [csms.wait(charger, "Heartbeat", count=n, timeout_s=15) for n in (1, 2, 3, 4)]
     gaps = [csms.lab_s(b) - csms.lab_s(a) for a, b in pairwise(beats)]
-    assert all(0.6 * HEARTBEAT_S <= g <= 1.5 * HEARTBEAT_S for g in gaps), gaps
+    assert all(0.7 * HEARTBEAT_S <= g <= 1.4 * HEARTBEAT_S for g in gaps), gaps
 
 
 def test_wrong_heartbeat_interval_fault_doubles_it(simlab: SimLab) -> None:
     csms, charger = simlab.csms, "f-wrong-heartbeat-interval"
     beats = [csms.wait(charger, "Heartbeat", count=n, timeout_s=15) for n in (1, 2, 3)]
     gaps = [csms.lab_s(b) - csms.lab_s(a) for a, b in pairwise(beats)]
-    assert all(1.6 * HEARTBEAT_S <= g <= 2.6 * HEARTBEAT_S for g in gaps), gaps
+    assert all(1.6 * HEARTBEAT_S <= g <= 2.5 * HEARTBEAT_S for g in gaps), gaps
 
 
 @pytest.mark.parametrize("tag", VERSIONS)

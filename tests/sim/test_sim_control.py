@@ -115,12 +115,13 @@ def test_power_cycle_reboots_and_reports_power_loss(simlab: SimLab, box_for, tag
     tx_id = start_charging(simlab, box, charger)
     connections = csms.connections[charger]
     mark = csms.mark()
+    switched_off_wall_s = time.time()
     box.write("PWR:CYCL 10")
     assert box.query("PWR:STAT?") == "0"
     assert box.query("CP:STAT?") == "F"
     assert float(box.query("MEAS:CURR?")) == 0.0
     boot = csms.wait(charger, "BootNotification", since=mark)
-    assert csms.lab_s(boot) - simlab.lab_s(csms.frames[mark - 1].wall_s) >= 8
+    assert csms.lab_s(boot) - simlab.lab_s(switched_off_wall_s) >= 9.5
     assert csms.connections[charger] == connections + 1
     ended = wait_ended(csms, charger, since=mark)
     assert ended.wall_s > boot.wall_s and stop_reason(ended) == "PowerLoss"
@@ -319,7 +320,7 @@ def test_changed_heartbeat_interval_is_used(simlab: SimLab, tag: str) -> None:
                       "8") == "Accepted"
     beats = [csms.wait(charger, "Heartbeat", since=mark, count=n) for n in (1, 2, 3)]
     gaps = [csms.lab_s(b) - csms.lab_s(a) for a, b in pairwise(beats)]
-    assert all(5 <= g <= 12 for g in gaps), gaps
+    assert all(4 <= g <= 13 for g in gaps), gaps  # 8 s, not the old 3600 s nor 16 s
     set_config(csms, charger, "HeartbeatInterval", "OCPPCommCtrlr", "HeartbeatInterval", "3600")
 
 

@@ -207,7 +207,7 @@ def test_remote_start_expires_without_ev(simlab: SimLab, box_for, tag: str) -> N
         wait_for_status(csms, charger, "Preparing", since=mark)
         wait_for_status(csms, charger, "Available", since=mark)
     else:
-        quiet_for(csms, charger, [], mark, simlab.wall(15))
+        quiet_for(csms, charger, [], mark, simlab.wall(25))  # well past the timeout
     plug(box, state="C")
     assert quiet_for(csms, charger, ["StartTransaction", "TransactionEvent"], mark,
                      simlab.wall(20)) == []
@@ -275,7 +275,7 @@ def test_meter_values_monotonic_and_consistent_with_power(simlab: SimLab, box_fo
         assert e1 >= e0, f"register went backwards: {readings}"
         expected = power_w * (t1 - t0) / 3600.0
         assert e1 - e0 == pytest.approx(expected, rel=0.05, abs=1.5), readings
-    assert series[1][0] - series[0][0] == pytest.approx(5.0, abs=1.5)
+    assert series[1][0] - series[0][0] == pytest.approx(5.0, abs=2.5)  # not the default 10
 
 
 def test_meter_goes_backwards_fault(simlab: SimLab, box_for) -> None:
@@ -289,3 +289,33 @@ def test_meter_goes_backwards_fault(simlab: SimLab, box_for) -> None:
     energy = [e for _t, e, _p, _c in _energy_series(periodic_samples(csms, charger, mark))]
     assert energy[1] > energy[0]
     assert energy[2] < energy[1] - 400
+
+
+@pytest.mark.parametrize("tag", VERSIONS)
+def test_two_evses_have_their_own_boxes_and_transactions(simlab: SimLab, box_for, tag: str
+                                                         ) -> None:
+    csms, charger = simlab.csms, f"multi-{tag}"
+    csms.wait(charger, "StatusNotification", count=2 + (tag == "16"))
+    box1 = box_for(charger)
+    box2 = Scpi(simlab.ports[f"{charger}-e2"])
+    try:
+        mark = csms.mark()
+        plug(box2, state="C")
+        frame = wait_for_status(csms, charger, occupied(tag), since=mark)
+        assert (frame.payload["connectorId"] if tag == "16" else frame.payload["evseId"]) == 2
+        assert remote_start(csms, charger, "MULTI-1", evse_id=None) == "Accepted"
+        _tx, start = wait_started(csms, charger, since=mark)
+        if tag == "16":
+            assert start.payload["connectorId"] == 2
+        else:
+            assert start.payload["evse"] == {"id": 2, "connectorId": 1}
+        assert box2.query("CP:STAT?") == "C2" and box1.query("CP:STAT?") == "A1"
+        box2.write("CP:STAT A")
+        wait_ended(csms, charger, since=mark)
+    finally:
+        box2.write("*RST")
+        box2.close()
+
+
+def occupied(tag: str) -> str:
+    return "Preparing" if tag == "16" else "Occupied"
