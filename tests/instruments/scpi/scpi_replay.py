@@ -55,8 +55,15 @@ def q(command: str, reply: str | bytes | _Marker) -> Step:
 
 def checked(command: str, error_query: str = "SYST:ERR?",
             error_reply: str = NO_ERROR) -> list[Step]:
-    """A setting followed by the error-queue read the driver does after it."""
-    return [w(command), q(error_query, error_reply)]
+    """A setting followed by the error-queue reads the driver does after it.
+
+    The driver drains the queue, so an error entry is followed by a read returning
+    "no error".
+    """
+    steps = [w(command), q(error_query, error_reply)]
+    if error_query == "SYST:ERR?" and not error_reply.lstrip("+").startswith("0,"):
+        steps.append(q(error_query, NO_ERROR))
+    return steps
 
 
 class ReplaySession:
