@@ -241,13 +241,12 @@ class SimCharger(ABC):
         if conn.tx is not None or not self.is_operative(conn):
             return
         self.begin(conn, token, "ISO14443", trigger="Authorized", remote_start_id=None,
-                   id_token_data=None, authorized=accepted)
+                   id_token_data=None)
 
     # ------------------------------------------------------------------ transactions
 
     def begin(self, conn: Connector, token: str, token_type: str, *, trigger: str,
-              remote_start_id: int | None, id_token_data: dict[str, Any] | None,
-              authorized: bool = True) -> None:
+              remote_start_id: int | None, id_token_data: dict[str, Any] | None) -> None:
         """Authorised: start now if the EV is plugged in, else wait for it (ConnectionTimeOut)."""
         if conn.plugged:
             self.start_transaction(conn, token, token_type, trigger=trigger,
@@ -421,7 +420,10 @@ class SimCharger(ABC):
             if conn.pending is not None:
                 self._take_pending(conn)
         self.boot_reason = "RemoteReset"
-        self.outbox.put(Outgoing(None, close_after=True))
+        if self.online:  # close once the stop messages are out
+            self.outbox.put(Outgoing(None, close_after=True))
+        elif self._ws is not None:  # reset while the boot is not accepted: reconnect
+            self.spawn(self._ws.close())
         log.info("%s: %s reset, rebooting", self.spec.id, kind)
 
     def _after_reboot(self) -> None:
