@@ -36,6 +36,10 @@ log = logging.getLogger("testbench.sim")
 BOOT_RETRY_DEFAULT_S = 30.0
 """Lab seconds before retrying a boot when the central system gives interval 0."""
 
+CONTACTOR_CLOSE_S = 1.0
+"""Lab seconds from the EV asking for energy under PWM (C2) to the contactor closing
+(IEC 61851 allows up to 3 s); opening is immediate."""
+
 REBOOT_DELAY_S = 1.0
 """Lab seconds a reset charger stays off line before reconnecting."""
 
@@ -160,6 +164,7 @@ class SimCharger(ABC):
                 and conn.tx is not None and conn.tx.energy_allowed)
 
     def _flow(self, conn: Connector) -> tuple[float, int]:
+        """What the EV would draw with the contactor closed: (current per phase, phases)."""
         if conn.ev is None or not conn.requests_energy or not self.pwm_on(conn):
             return 0.0, 0
         current = min(conn.ev.max_current_a, self.offered_current_a(conn))
@@ -167,9 +172,31 @@ class SimCharger(ABC):
             return 0.0, 0
         return current, min(conn.ev.phases, self.spec.phases)
 
+    def contactor_closing(self, conn: Connector) -> bool:
+        """Energy is wanted and allowed but the contactor has not closed yet."""
+        return conn.contactor_timer is not None
+
+    def _drive_contactor(self, conn: Connector, wanted: bool) -> None:
+        if not wanted:
+            if conn.contactor_timer is not None:
+                conn.contactor_timer.cancel()
+                conn.contactor_timer = None
+            conn.contactor_closed = False
+        elif not conn.contactor_closed and conn.contactor_timer is None:
+            conn.contactor_timer = asyncio.get_running_loop().call_later(
+                self.clock.wall_duration(CONTACTOR_CLOSE_S), self._contactor_closes, conn)
+
+    def _contactor_closes(self, conn: Connector) -> None:
+        conn.contactor_timer = None
+        conn.contactor_closed = True
+        self.refresh(conn)
+
     def update_power(self, conn: Connector) -> None:
         """Recompute what the EV draws and feed it to the energy meter."""
         current, phases = self._flow(conn)
+        self._drive_contactor(conn, current > 0)
+        if not conn.contactor_closed:
+            current, phases = 0.0, 0
         conn.current_a, conn.phases = current, phases
         conn.meter.set_power(VOLTAGE_V * current * phases)
         if current > 0 and conn.tx is not None:

@@ -103,6 +103,8 @@ class Connector:
     pending: PendingStart | None = None
     finishing: bool = False
     reported_status: str | None = None
+    contactor_closed: bool = False
+    contactor_timer: asyncio.TimerHandle | None = None
     current_a: float = 0.0
     phases: int = 0
     extra: dict[str, Any] = field(default_factory=dict)

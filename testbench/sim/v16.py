@@ -71,6 +71,8 @@ class Charger16(SimCharger):
         if conn.tx is not None:
             if conn.current_a > 0:
                 return "Charging"
+            if self.contactor_closing(conn):  # Charging follows once it has closed
+                return conn.reported_status or "Preparing"
             if conn.requests_energy:
                 return "SuspendedEVSE"
             return "SuspendedEV"

@@ -90,7 +90,7 @@ class Charger2x(SimCharger):
             return "Charging"
         if not conn.plugged:
             return "Idle"
-        if tx is None:
+        if tx is None or self.contactor_closing(conn):
             return "EVConnected"
         if conn.requests_energy:
             return "SuspendedEVSE"
