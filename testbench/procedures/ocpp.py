@@ -101,7 +101,13 @@ def expect_transaction_ended(charger: Charger, within_s: float, reason: str | No
 
 
 def expect_charging(charger: Charger, within_s: float) -> Any:
-    """Wait until the charger reports energy flowing (1.6 status Charging, 2.x chargingState Charging)."""
+    """Wait until the charger reports energy flowing (1.6 status Charging, 2.x chargingState Charging).
+
+    A report already received since the mark counts (a 2.x Started event may carry it).
+    """
+    already = charging_reports(charger)
+    if already:
+        return already[0]
     if is_v16(charger):
         return expect_connector_status(charger, "Charging", within_s)
     return charger.expect("TransactionEvent", within_s,

@@ -1,0 +1,73 @@
+"""Build simulated lab files for self-tests: chargers with fault personalities, free ports."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BASE_CHARGERS = {
+    "1.6": dict(vendor="Voltiq", model="W22", firmware="3.4.1", max_current_a=32.0, max_power_w=22000.0),
+    "2.0.1": dict(vendor="Amperia", model="HomeCharge 11", firmware="1.12.0", max_current_a=16.0,
+                  max_power_w=11000.0),
+    "2.1": dict(vendor="Gridline", model="BX7 V2G", firmware="0.9.3", max_current_a=32.0,
+                max_power_w=22000.0),
+}
+EVS = {
+    "ev-city": dict(make="Nova", model="City", software="2.3", phases=1, min_current_a=6.0,
+                    max_current_a=32.0, battery_kwh=40.0),
+    "ev-saloon": dict(make="Arden", model="Saloon LR", software="11.2", phases=3, min_current_a=6.0,
+                      max_current_a=16.0, battery_kwh=75.0),
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _value(v: object) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_value(x) for x in v) + "]"
+    return repr(v)
+
+
+@dataclass
+class ChargerEntry:
+    id: str
+    ocpp_version: str
+    faults: tuple[str, ...] = ()
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+def write_lab(path: Path, chargers: list[ChargerEntry], evs: list[str],
+              time_scale: float = 10.0, csms_port: int = 0, name: str = "selftest-lab") -> Path:
+    """Write a simulated lab with one station holding every charger and EV."""
+    lines = [
+        "[lab]", f'name = "{name}"', 'mode = "sim"', f"time_scale = {time_scale}",
+        f'output_dir = "{path.parent / "reports"}"', "",
+        "[csms]", 'host = "127.0.0.1"', f"port = {csms_port}", "",
+    ]
+    for entry in chargers:
+        base = dict(BASE_CHARGERS[entry.ocpp_version])
+        base.update(entry.extra)
+        lines += ["[[chargers]]", f'id = "{entry.id}"', f'ocpp_version = "{entry.ocpp_version}"']
+        lines += [f"{k} = {_value(v)}" for k, v in base.items()]
+        lines += [f"faults = {_value(list(entry.faults))}", ""]
+    for ev_id in evs:
+        lines += ["[[evs]]", f'id = "{ev_id}"'] + [f"{k} = {_value(v)}" for k, v in EVS[ev_id].items()] + [""]
+    lines += ["[[stations]]", 'id = "bay"', f"chargers = {_value([c.id for c in chargers])}",
+              f"evs = {_value(evs)}", ""]
+    for entry in chargers:
+        port = free_port()
+        for role in ("ev_emulator", "rfid", "charger_power"):
+            lines += ["  [[stations.instruments]]", f'  name = "{role}-{entry.id}"', f'  role = "{role}"',
+                      '  driver = "sim-ev-emulator"',
+                      f'  resource = "TCPIP::127.0.0.1::{port}::SOCKET"', f'  charger = "{entry.id}"', ""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path

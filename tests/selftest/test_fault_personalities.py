@@ -1,0 +1,81 @@
+"""Every suite check catches the defect aimed at it, and a conformant charger passes.
+
+One run of the real `testbench run` against a simulated lab where each fault personality
+sits on its own charger: the journal must show exactly the expected tests failing for that
+charger (as device failures, with a reason) and everything else passing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from labgen import ChargerEntry, write_lab
+
+from testbench.lab.faults import CHARGER_FAULTS
+
+ALL_TESTS = {
+    "test_boot_accepted", "test_boot_pending_then_accepted", "test_heartbeat_interval_honoured",
+    "test_status_on_plug_in_and_out", "test_local_authorize_start_and_stop",
+    "test_rejected_card_does_not_charge", "test_remote_start_and_stop",
+    "test_meter_values_during_transaction", "test_reset_reboots", "test_change_availability",
+}
+
+# fault -> the checks that must catch it (and no others may fail)
+CAUGHT_BY = {
+    "boots-with-wrong-firmware": {"test_boot_accepted"},
+    "ignores-boot-pending": {"test_boot_pending_then_accepted"},
+    "wrong-heartbeat-interval": {"test_heartbeat_interval_honoured"},
+    "skips-status-notification": {"test_status_on_plug_in_and_out"},
+    "ignores-authorization": {"test_rejected_card_does_not_charge"},
+    "ignores-remote-stop": {"test_remote_start_and_stop"},
+    "meter-goes-backwards": {"test_meter_values_during_transaction"},
+    "ignores-reset": {"test_reset_reboots"},
+    "ignores-availability": {"test_change_availability"},
+}
+VERSIONS = ("1.6", "2.0.1", "2.1")
+
+
+def test_every_charger_fault_has_a_catching_check():
+    assert set(CAUGHT_BY) == set(CHARGER_FAULTS)
+    assert all(tests <= ALL_TESTS for tests in CAUGHT_BY.values())
+
+
+def _check_run(result, chargers: list[ChargerEntry], evs: list[str]) -> None:
+    verdicts = result.verdicts()
+    assert len(verdicts) == len(chargers) * len(evs) * len(ALL_TESTS), result.output[-3000:]
+    problems = []
+    for entry in chargers:
+        expected_failures = set().union(*(CAUGHT_BY[f] for f in entry.faults)) if entry.faults else set()
+        for ev in evs:
+            for test in ALL_TESTS:
+                record = verdicts[(entry.id, ev, test)]
+                want = "failed" if test in expected_failures else "passed"
+                if record["verdict"] != want:
+                    problems.append(f"{entry.id} ({entry.ocpp_version}, faults {list(entry.faults)}) x {ev}: "
+                                    f"{test} is {record['verdict']}, expected {want}: {record['message']}")
+                if want == "failed" and not record["message"]:
+                    problems.append(f"{entry.id} x {ev}: {test} failed without a reason")
+    assert not problems, "\n".join(problems)
+    assert result.exit_code == (1 if any(c.faults for c in chargers) else 0), result.output[-2000:]
+
+
+def test_each_fault_caught_by_its_check_on_one_version_each(tmp_path: Path, testbench_cli):
+    """Nine faults rotated over the three OCPP versions, plus one conformant charger per version."""
+    chargers = [ChargerEntry(f"ok-{v.replace('.', '')}", v) for v in VERSIONS]
+    for n, fault in enumerate(sorted(CHARGER_FAULTS)):
+        version = VERSIONS[n % 3]
+        chargers.append(ChargerEntry(f"{fault}-{version.replace('.', '')}", version, (fault,)))
+    lab = write_lab(tmp_path / "lab.toml", chargers, ["ev-saloon"])
+    result = testbench_cli("run", "--lab", str(lab), "--unattended")
+    _check_run(result, chargers, ["ev-saloon"])
+
+
+@pytest.mark.slow
+def test_each_fault_caught_on_every_version(tmp_path: Path, testbench_cli):
+    """The full cross product: every fault on every OCPP version."""
+    chargers = [ChargerEntry(f"{fault}-{v.replace('.', '')}", v, (fault,))
+                for fault in sorted(CHARGER_FAULTS) for v in VERSIONS]
+    lab = write_lab(tmp_path / "lab.toml", chargers, ["ev-city"])
+    result = testbench_cli("run", "--lab", str(lab), "--unattended", timeout_s=1500)
+    _check_run(result, chargers, ["ev-city"])
