@@ -45,6 +45,13 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 
         console.print(render_error(exc))
         return EXIT_USAGE
+    for flag, given, known in (("--station", args.station, lab.stations),
+                               ("--ev", args.ev, lab.evs), ("--charger", args.charger, lab.chargers)):
+        for value in given:
+            if value not in known:
+                console.print(f"[bold red]usage error:[/] {flag} {escape(value)}: not in {lab_path}; "
+                              f"known: {escape(', '.join(known))}")
+                return EXIT_USAGE
     run_id = new_run_id()
     targets = args.suites or [str(_suites_dir())]
     for target in targets:
@@ -104,7 +111,7 @@ def _finish(console: Console, observer: _RunObserver, lab: Any, run_id: str, cod
     if code == pytest.ExitCode.TESTS_FAILED:
         return EXIT_FAILED
     if code == pytest.ExitCode.INTERRUPTED:
-        if bench is not None and bench.start_error is not None:
+        if bench is not None and (bench.start_error is not None or bench.collection_errors):
             return EXIT_USAGE
         console.print("[yellow]interrupted:[/] every verdict reached so far is in the journal")
         return EXIT_INTERRUPTED

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import socket
 import time
 from pathlib import Path
@@ -62,6 +63,7 @@ class BenchSession:
         self.live: Any = None
         self.bench_items = 0
         self.start_error: BaseException | None = None
+        self.collection_errors: list[str] = []
         self._old_sigterm: Any = None
 
     # ------------------------------------------------------------------ the lab
@@ -151,6 +153,13 @@ class BenchSession:
             self._old_sigterm = signal.signal(signal.SIGTERM, _sigterm)
         except ValueError:  # not the main thread
             self._old_sigterm = None
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            text = str(report.longrepr)
+            self.collection_errors.append(text)
+            if self.config.getoption("testbench_live"):  # pytest's own terminal output is off
+                sys.stderr.write(f"collection error in {report.nodeid or 'session'}:\n{text}\n")
 
     def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
                                       items: list[pytest.Item]) -> None:
