@@ -166,6 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--csms-url", default=None)
     sim.add_argument("--epoch", type=float, default=None)
     sim.set_defaults(func=cmd_sim)
+
+    from testbench import cli_instruments
+
+    cli_instruments.register(sub)
     return parser
 
 
