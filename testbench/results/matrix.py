@@ -7,7 +7,12 @@ verdict and lists its failures and errors with the reason.
 
 Headers carry the charger firmware / EV software of the latest retained result; when the
 retained results came from several versions, all of them are listed (``*_seen``) so a
-mixed-firmware column is visible instead of silently blended.
+mixed-firmware column is visible instead of silently blended. With ``by_firmware=True``
+each charger firmware gets its own column (``cp-1 (1.2.0)``), oldest firmware first.
+
+"The same test" is the test id without its pairing parameter
+(:func:`~testbench.results.identity.canonical_test_id`), so a pairing tested again at another
+station or in another lab replaces its older verdict.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from testbench.results.identity import canonical_test_id
 from testbench.results.journal import ResultRecord, read_journal
 from testbench.results.verdict import BY_SEVERITY, SEVERITY, Verdict, worst_verdict
 
@@ -130,12 +136,26 @@ class EVRow:
 
 @dataclass
 class ChargerColumn:
-    """A matrix column: charger id, firmware (latest and every version seen), OCPP version."""
+    """A matrix column: charger id, firmware (latest and every version seen), OCPP version.
+
+    ``device`` is the charger id; it differs from ``id`` only in a by-firmware matrix, where
+    ``id`` is :func:`firmware_column_id` of the charger and one firmware version.
+    """
 
     id: str
     firmware: str | None = None
     firmware_seen: list[str] = field(default_factory=list)
     ocpp_version: str | None = None
+    device: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.device:
+            self.device = self.id
+
+
+def firmware_column_id(charger: str, firmware: str | None) -> str:
+    """Column id of one charger firmware in a by-firmware matrix: ``cp-1 (1.2.0)``."""
+    return f"{charger} ({firmware or 'unknown fw'})"
 
 
 @dataclass
@@ -148,6 +168,7 @@ class Matrix:
     runs: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     generated_wall_s: float = field(default_factory=time.time)
+    meta: dict[str, Any] = field(default_factory=dict)
 
     def cell(self, ev: str, charger: str) -> Cell:
         """The cell of ``ev`` x ``charger`` (an empty cell if the pairing has no results)."""
@@ -193,12 +214,14 @@ class Matrix:
                     "firmware": c.firmware,
                     "firmware_seen": list(c.firmware_seen),
                     "ocpp_version": c.ocpp_version,
+                    "device": c.device,
                 }
                 for c in self.chargers
             ],
             "cells": [cell.to_json() for cell in self.ordered_cells()],
             "runs": [dict(run) for run in self.runs],
             "problems": list(self.problems),
+            "meta": dict(self.meta),
         }
 
     @classmethod
@@ -224,6 +247,7 @@ class Matrix:
                 firmware=c.get("firmware"),
                 firmware_seen=[str(s) for s in c.get("firmware_seen", ())],
                 ocpp_version=c.get("ocpp_version"),
+                device=str(c.get("device") or c["id"]),
             )
             for c in data.get("chargers", ())
         ]
@@ -238,6 +262,7 @@ class Matrix:
             runs=[dict(r) for r in data.get("runs", ())],
             problems=[str(p) for p in data.get("problems", ())],
             generated_wall_s=float(data.get("generated_wall_s", 0.0)),
+            meta=dict(data.get("meta", {})),
         )
 
 
@@ -256,33 +281,78 @@ def _order(preferred: Sequence[str] | None, found: Iterable[str]) -> list[str]:
     return ordered
 
 
+def _column_of(record: ResultRecord, by_firmware: bool) -> str:
+    charger = record.charger or NO_DEVICE
+    if by_firmware and record.charger:
+        return firmware_column_id(charger, record.charger_firmware)
+    return charger
+
+
+def record_key(record: ResultRecord, *, by_firmware: bool = False) -> tuple[str, str, str]:
+    """(EV row, charger column, canonical test id): one verdict per key in the matrix."""
+    return (
+        record.ev or NO_DEVICE,
+        _column_of(record, by_firmware),
+        canonical_test_id(
+            record.test_id, station=record.station, ev=record.ev, charger=record.charger
+        ),
+    )
+
+
+def latest_records(
+    records: Iterable[ResultRecord], *, by_firmware: bool = False
+) -> list[ResultRecord]:
+    """The verdict that counts per (EV, charger or charger firmware, test), oldest first.
+
+    The latest record (by ``wall_s``) wins, except that ``not_run`` never replaces a real
+    verdict.
+    """
+    latest: dict[tuple[str, str, str], ResultRecord] = {}
+    for record in records:
+        key = record_key(record, by_firmware=by_firmware)
+        old = latest.get(key)
+        if old is None or _supersedes(record, old):
+            latest[key] = record
+    return sorted(latest.values(), key=lambda r: r.wall_s)
+
+
 def build_matrix(
     records: Iterable[ResultRecord],
     *,
     evs: Sequence[str] | None = None,
     chargers: Sequence[str] | None = None,
+    by_firmware: bool = False,
 ) -> Matrix:
     """Build the matrix from result records (any order, any number of runs).
 
     ``evs`` / ``chargers`` fix the row / column order and add rows or columns with no
     results yet (e.g. the lab inventory); ids found only in the records follow, sorted.
+    ``by_firmware`` gives every charger firmware its own column (oldest first per charger).
     """
-    latest: dict[tuple[str, str, str], ResultRecord] = {}
-    for record in records:
-        key = (record.ev or NO_DEVICE, record.charger or NO_DEVICE, record.test_id)
-        old = latest.get(key)
-        if old is None or _supersedes(record, old):
-            latest[key] = record
-
-    kept = sorted(latest.values(), key=lambda r: r.wall_s)  # oldest first: last one wins
+    kept = latest_records(records, by_firmware=by_firmware)  # oldest first: last one wins
     ev_ids = _order(evs, (r.ev or NO_DEVICE for r in kept))
-    charger_ids = _order(chargers, (r.charger or NO_DEVICE for r in kept))
+    devices = _order(chargers, (r.charger or NO_DEVICE for r in kept))
     rows = {ev: EVRow(id=ev) for ev in ev_ids}
-    cols = {ch: ChargerColumn(id=ch) for ch in charger_ids}
-    cells = {(ev, ch): Cell(ev=ev, charger=ch) for ev in ev_ids for ch in charger_ids}
+    cols: dict[str, ChargerColumn] = {}
+    if by_firmware:
+        first_seen: dict[str, float] = {}
+        device_of: dict[str, str] = {}
+        for record in kept:
+            column = _column_of(record, True)
+            first_seen[column] = min(first_seen.get(column, record.wall_s), record.wall_s)
+            device_of[column] = record.charger or NO_DEVICE
+        for device in devices:
+            found = [c for c, d in device_of.items() if d == device]
+            for column in sorted(found, key=lambda c: (first_seen[c], c)):
+                cols[column] = ChargerColumn(id=column, device=device)
+            if not found:  # an inventory charger without results
+                cols[device] = ChargerColumn(id=device, device=device)
+    else:
+        cols = {ch: ChargerColumn(id=ch) for ch in devices}
+    cells = {(ev, ch): Cell(ev=ev, charger=ch) for ev in ev_ids for ch in cols}
 
     for record in kept:
-        ev, ch = record.ev or NO_DEVICE, record.charger or NO_DEVICE
+        ev, ch = record.ev or NO_DEVICE, _column_of(record, by_firmware)
         row, col = rows[ev], cols[ch]
         if record.ev_software:
             row.software = record.ev_software
@@ -320,6 +390,7 @@ def matrix_from_journals(
     *,
     evs: Sequence[str] | None = None,
     chargers: Sequence[str] | None = None,
+    by_firmware: bool = False,
 ) -> Matrix:
     """Build the matrix from run journals; unreadable lines go to ``Matrix.problems``.
 
@@ -346,7 +417,7 @@ def matrix_from_journals(
                 "records": len(content.records),
             }
         )
-    matrix = build_matrix(records, evs=evs, chargers=chargers)
+    matrix = build_matrix(records, evs=evs, chargers=chargers, by_firmware=by_firmware)
     matrix.runs = runs
     matrix.problems = problems
     return matrix
