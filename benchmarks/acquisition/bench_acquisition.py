@@ -6,7 +6,8 @@ Measured in one run, against the same twin:
     possible) through a PowerAnalyzer driver on ``ScpiTransport``;
 (b) samples per second of a bare pyvisa query loop (``session.query`` and nothing else);
     the figure of merit is the ratio a/b (target >= 0.9): the median of the per-round
-    ratios over short interleaved rounds;
+    ratios over short interleaved rounds. For context, also against a bare loop that
+    turns each reply into floats, and against pyvisa's ``query_ascii_values`` loop;
 (c) jitter of sample timestamps at 20 Hz (acquisition timestamp minus its scheduled
     deadline), p99 target < 5 ms; with ``record()`` in the calling thread and with
     ``BackgroundAcquisition`` while the calling thread sleeps.
@@ -229,22 +230,29 @@ def open_bare_session(resource: str) -> Any:
                                             write_termination="\n", timeout=5000)
 
 
-def bare_loop_rate(session: Any, seconds: float, parse: bool = False) -> float:
-    """Queries per second of a bare pyvisa loop: ``session.query`` and nothing else, or,
-    with ``parse``, also turning the reply into floats (the least any acquisition does)."""
-    query = session.query
-    query(MEASURE_QUERY)  # warm up
+def bare_loop_rate(session: Any, seconds: float, mode: str = "query") -> float:
+    """Replies per second of a bare pyvisa loop. ``mode``: ``query`` (``session.query`` and
+    nothing else), ``parse`` (query, then ``float()`` each value: the least any acquisition
+    does) or ``ascii_values`` (pyvisa's own ``query_ascii_values``)."""
+    if mode == "query":
+        def once() -> object:
+            return query(MEASURE_QUERY)
+    elif mode == "parse":
+        def once() -> object:
+            return list(map(float, query(MEASURE_QUERY).split(",")))
+    elif mode == "ascii_values":
+        def once() -> object:
+            return ascii_values(MEASURE_QUERY)
+    else:
+        raise ValueError(f"unknown bare loop mode {mode!r}")
+    query, ascii_values = session.query, session.query_ascii_values
+    once()  # warm up
     count = 0
     start = time.perf_counter()
     end = start + seconds
-    if parse:
-        while time.perf_counter() < end:
-            list(map(float, query(MEASURE_QUERY).split(",")))
-            count += 1
-    else:
-        while time.perf_counter() < end:
-            query(MEASURE_QUERY)
-            count += 1
+    while time.perf_counter() < end:
+        once()
+        count += 1
     return count / (time.perf_counter() - start)
 
 
@@ -368,7 +376,7 @@ def cpu_breakdown(seconds: float = 0.3) -> dict[str, float]:
     return {"driver_parse_us": parse_us, "acquisition_loop_and_build_us": loop_us}
 
 
-def run_benchmark(rounds: int = 15, round_seconds: float = 0.5, jitter_seconds: float = 10.0,
+def run_benchmark(rounds: int = 15, round_seconds: float = 0.4, jitter_seconds: float = 10.0,
                   scale: float = 1.0, log: Any = print) -> dict[str, Any]:
     """Run every measurement against a fresh twin and return the results as a dict."""
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
@@ -379,7 +387,8 @@ def run_benchmark(rounds: int = 15, round_seconds: float = 0.5, jitter_seconds: 
             session = open_bare_session(twin.resource)
             loops = {
                 "bare": lambda: bare_loop_rate(session, round_seconds),
-                "bare_parse": lambda: bare_loop_rate(session, round_seconds, parse=True),
+                "bare_parse": lambda: bare_loop_rate(session, round_seconds, "parse"),
+                "bare_ascii": lambda: bare_loop_rate(session, round_seconds, "ascii_values"),
                 "bench": lambda: bench_loop_rate(analyzer, round_seconds),
             }
             rates: dict[str, list[float]] = {name: [] for name in loops}
@@ -391,10 +400,12 @@ def run_benchmark(rounds: int = 15, round_seconds: float = 0.5, jitter_seconds: 
                 bare_loop_rate(session, 0.1)  # warm-up, not counted: first-call costs
                 bench_loop_rate(analyzer, 0.1)
                 for n in range(rounds):
-                    for name in order[n % 3:] + order[:n % 3]:
+                    first = n % len(order)
+                    for name in order[first:] + order[:first]:
                         rates[name].append(loops[name]())
                     log(f"round {n + 1:2}/{rounds}: bare {rates['bare'][-1]:7.0f}/s  "
-                        f"bare+parse {rates['bare_parse'][-1]:7.0f}/s  "
+                        f"+parse {rates['bare_parse'][-1]:7.0f}/s  "
+                        f"ascii_values {rates['bare_ascii'][-1]:7.0f}/s  "
                         f"bench {rates['bench'][-1]:7.0f}/s  "
                         f"ratio {rates['bench'][-1] / rates['bare'][-1]:.3f}")
             finally:
@@ -421,12 +432,15 @@ def run_benchmark(rounds: int = 15, round_seconds: float = 0.5, jitter_seconds: 
         "throughput": {
             "bare_pyvisa_per_s": rates["bare"],
             "bare_pyvisa_parse_per_s": rates["bare_parse"],
+            "bare_pyvisa_ascii_values_per_s": rates["bare_ascii"],
             "bench_record_per_s": rates["bench"],
             "bare_median_per_s": statistics.median(rates["bare"]),
             "bare_parse_median_per_s": statistics.median(rates["bare_parse"]),
+            "bare_ascii_values_median_per_s": statistics.median(rates["bare_ascii"]),
             "bench_median_per_s": statistics.median(rates["bench"]),
             "ratio": r_bare,
             "ratio_to_bare_parse": ratio("bench", "bare_parse"),
+            "ratio_to_bare_ascii_values": ratio("bench", "bare_ascii"),
             "target_ratio": TARGET_RATIO,
             "meets_target": r_bare >= TARGET_RATIO,
         },
@@ -467,10 +481,12 @@ def table(results: dict[str, Any], baseline: dict[str, Any] | None = None) -> st
 
     rows = [
         ("bare pyvisa loop [samples/s]", ("throughput", "bare_median_per_s"), ""),
-        ("bare loop + float parse [/s]", ("throughput", "bare_parse_median_per_s"), ""),
+        ("bare loop + float() [/s]", ("throughput", "bare_parse_median_per_s"), ""),
+        ("bare query_ascii_values [/s]", ("throughput", "bare_ascii_values_median_per_s"), ""),
         ("bench record() [samples/s]", ("throughput", "bench_median_per_s"), ""),
         ("ratio bench/bare (median)", ("throughput", "ratio"), f">= {TARGET_RATIO}"),
-        ("ratio bench/bare+parse", ("throughput", "ratio_to_bare_parse"), ""),
+        ("ratio bench/(bare + float())", ("throughput", "ratio_to_bare_parse"), ""),
+        ("ratio bench/query_ascii_values", ("throughput", "ratio_to_bare_ascii_values"), ""),
         ("driver parse [us/sample]", ("cpu_per_sample", "driver_parse_us"), ""),
         ("loop + build [us/sample]", ("cpu_per_sample", "acquisition_loop_and_build_us"), ""),
         ("jitter p50 record() [ms]", ("jitter_20hz", "record", "p50_ms"), ""),
@@ -485,7 +501,7 @@ def table(results: dict[str, Any], baseline: dict[str, Any] | None = None) -> st
         ("missed deadlines (rec/bg)", None, ""),
         ("load average 1 min (before)", ("machine", "loadavg_1m_before"), ""),
     ]
-    head = f"{'figure':32} {'this run':>12} {'baseline':>12} {'target':>8}"
+    head = f"{'figure':34} {'this run':>12} {'baseline':>12} {'target':>8}"
     lines = [head, "-" * len(head)]
     for label, path, target in rows:
         if path is None:
@@ -495,7 +511,7 @@ def table(results: dict[str, Any], baseline: dict[str, Any] | None = None) -> st
                     f"{fig(baseline, 'jitter_20hz', 'background', 'missed')}")
         else:
             now, base = fig(results, *path), fig(baseline, *path)
-        lines.append(f"{label:32} {now:>12} {base:>12} {target:>8}")
+        lines.append(f"{label:34} {now:>12} {base:>12} {target:>8}")
     return "\n".join(lines)
 
 
@@ -520,7 +536,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=15,
                         help="interleaved throughput rounds")
-    parser.add_argument("--round-seconds", type=float, default=0.5,
+    parser.add_argument("--round-seconds", type=float, default=0.4,
                         help="wall seconds per loop per round")
     parser.add_argument("--jitter-seconds", type=float, default=10.0,
                         help="lab seconds of each 20 Hz jitter acquisition")

@@ -23,8 +23,9 @@ def test_a_short_benchmark_run_produces_figures(bench: ModuleType, tmp_path: Pat
     results = bench.run_benchmark(rounds=2, round_seconds=0.15, jitter_seconds=0.5,
                                   log=lambda *_: None)
     throughput = results["throughput"]
-    for key in ("bare_median_per_s", "bare_parse_median_per_s", "bench_median_per_s",
-                "ratio", "ratio_to_bare_parse"):
+    for key in ("bare_median_per_s", "bare_parse_median_per_s",
+                "bare_ascii_values_median_per_s", "bench_median_per_s", "ratio",
+                "ratio_to_bare_parse", "ratio_to_bare_ascii_values"):
         assert math.isfinite(throughput[key]) and throughput[key] > 0, key
     for mode in ("record", "background"):
         jitter = results["jitter_20hz"][mode]
