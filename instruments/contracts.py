@@ -93,7 +93,7 @@ class RfidReader(Instrument):
 
 
 # --------------------------------------------------------------------------- measurement
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PhaseReading:
     """One phase (or element) of a power analyser reading. SI units, signed power."""
 
@@ -105,13 +105,13 @@ class PhaseReading:
     power_factor: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PowerReading:
     """One acquisition of a power analyser: per-phase values, totals, frequency, energy.
 
-    ``acquired_wall_s`` is the wall time the bench received the reading (stamped at
-    acquisition, not after a sleep); ``instrument_s`` the instrument's own timestamp if it
-    offers one.
+    ``acquired_wall_s`` is the wall time (Unix seconds) the bench received the reading
+    (stamped at acquisition, not after a sleep); ``instrument_s`` the instrument's own
+    timestamp if it offers one, converted by the driver to the same wall-clock base.
     """
 
     phases: tuple[PhaseReading, ...]
@@ -144,7 +144,10 @@ class PowerAnalyzer(Instrument):
 
     @abstractmethod
     def wait_fresh(self, timeout_s: float) -> PowerReading:
-        """Wait for the next update of the instrument's values, then read them."""
+        """Wait for the next update of the instrument's values, then read them.
+
+        ``timeout_s`` is wall time: instruments run in real time even in a time-scaled lab.
+        """
 
     @abstractmethod
     def set_update_interval_s(self, interval_s: float) -> None:
