@@ -44,6 +44,9 @@ BENCH_WORDS = (
     "LabConfigError",
 )
 
+#: Words in a broken test's message that mark an instrument (not the rest of the bench).
+INSTRUMENT_PATTERN = r"(InstrumentError|SafetyLimitError|instrument '[^']*': command)"
+
 CATEGORIES: list[dict[str, Any]] = [
     {
         "name": "Timeout",
@@ -52,9 +55,16 @@ CATEGORIES: list[dict[str, Any]] = [
         "messageRegex": "(?is).*(time[- ]?out|timed out).*",
     },
     {
-        "name": "Bench error / instrument fault",
-        "description": "The bench, an instrument or the lab set-up failed; "
-        "the device under test was not judged.",
+        "name": "Instrument fault",
+        "description": "An instrument failed (no reply, garbage, error queue, refused "
+        "setpoint); the device under test was not judged.",
+        "matchedStatuses": ["broken"],
+        "messageRegex": "(?s).*" + INSTRUMENT_PATTERN + ".*",
+    },
+    {
+        "name": "Bench error",
+        "description": "The bench or the lab set-up failed (process, port, connection, "
+        "operator step); the device under test was not judged.",
         "matchedStatuses": ["broken"],
     },
     {

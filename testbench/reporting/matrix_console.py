@@ -12,7 +12,7 @@ from testbench.results.verdict import BY_SEVERITY, Verdict
 
 
 def _charger_header(col: ChargerColumn) -> Text:
-    text = Text("(no charger)" if col.id == NO_DEVICE else col.id, style="bold")
+    text = Text("(no charger)" if col.device == NO_DEVICE else col.device, style="bold")
     if col.ocpp_version:
         text.append(f"\nOCPP {col.ocpp_version}", style="cyan")
     if col.firmware:

@@ -2,7 +2,8 @@
 
 Every text that comes from results (ids, versions, messages) is escaped. Each cell carries
 ``data-ev``, ``data-charger`` and ``data-worst`` attributes (plus ``data-total`` and
-``data-<verdict>`` counts) for scripts and tests.
+``data-<verdict>`` counts) for scripts and tests. Failures and errors of a cell unfold from
+a ``<details>`` element, with their reason and links to the evidence files.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import os
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
+from typing import Any
 
 from testbench import __version__
+from testbench.reporting.links import evidence_href
 from testbench.reporting.style import HTML_COLOURS, ICON, LABEL, cell_summary
 from testbench.results.matrix import NO_DEVICE, Cell, ChargerColumn, EVRow, Matrix
 from testbench.results.verdict import BY_SEVERITY, Verdict
@@ -42,6 +45,8 @@ def _css() -> str:
         ".tc{font-family:ui-monospace,monospace}",
         ".legend span{display:inline-block;padding:.15em .5em;margin:.2em;border:1px solid #bbb}",
         ".problems{color:#a15c00}",
+        ".runs{font-size:.85em;color:#444;margin-top:1em}",
+        "a.evidence{margin-right:.6em}",
     ]
     for verdict, (background, text) in HTML_COLOURS.items():
         rules.append(f".v-{verdict.value}{{background:{background};color:{text}}}")
@@ -49,7 +54,7 @@ def _css() -> str:
 
 
 def _charger_th(col: ChargerColumn) -> str:
-    name = "(no charger)" if col.id == NO_DEVICE else col.id
+    name = "(no charger)" if col.device == NO_DEVICE else col.device
     parts = [f'<th scope="col" data-charger="{_e(col.id)}">{_e(name)}']
     if col.ocpp_version:
         parts.append(f'<span class="ver">OCPP {_e(col.ocpp_version)}</span>')
@@ -72,7 +77,7 @@ def _ev_th(row: EVRow) -> str:
     return "".join(parts)
 
 
-def _cell_td(cell: Cell) -> str:
+def _cell_td(cell: Cell, html_dir: Path | None) -> str:
     worst = cell.worst
     counts = " ".join(f'data-{v.value.replace("_", "-")}="{cell.count(v)}"' for v in BY_SEVERITY)
     title = ", ".join(f"{cell.count(v)} {v.value}" for v in BY_SEVERITY if cell.count(v))
@@ -85,7 +90,9 @@ def _cell_td(cell: Cell) -> str:
     if cell.failures:
         n_failed = sum(1 for f in cell.failures if f.verdict is Verdict.FAILED)
         n_error = len(cell.failures) - n_failed
-        label = ", ".join(text for n, text in ((n_failed, "failed"), (n_error, "bench error")) if n)
+        label = ", ".join(
+            f"{n} {text}" for n, text in ((n_failed, "failed"), (n_error, "bench error")) if n
+        )
         parts.append(f"<details><summary>{_e(label)}</summary><ul>")
         for failure in cell.failures:
             item = [f'<li class="v-{failure.verdict.value}">{_e(ICON[failure.verdict])} ']
@@ -96,8 +103,19 @@ def _cell_td(cell: Cell) -> str:
                 item.append(f'<div class="reason">{_e(failure.message)}</div>')
             if failure.evidence:
                 item.append('<div class="reason">evidence: ')
-                item.append(", ".join(_e(p) for p in failure.evidence))
+                item.append(
+                    "".join(
+                        f'<a class="evidence" href="{_e(evidence_href(p, html_dir))}">'
+                        f"{_e(Path(p).name)}</a>"
+                        for p in failure.evidence
+                    )
+                )
                 item.append("</div>")
+            if failure.run_id:
+                where = f"run {failure.run_id}" + (
+                    f", station {failure.station}" if failure.station else ""
+                )
+                item.append(f'<div class="reason">{_e(where)}</div>')
             item.append("</li>")
             parts.append("".join(item))
         parts.append("</ul></details>")
@@ -105,8 +123,42 @@ def _cell_td(cell: Cell) -> str:
     return "".join(parts)
 
 
-def render_matrix_html(matrix: Matrix, title: str = "EV x charger interoperability") -> str:
-    """The whole HTML document as a string (no external resources, no scripts)."""
+def _runs_block(runs: list[dict[str, Any]]) -> str:
+    items = []
+    for run in runs:
+        parts = [str(run.get("run_id"))]
+        for key in ("lab", "host"):
+            if run.get(key):
+                parts.append(f"{key} {run[key]}")
+        if run.get("stations"):
+            parts.append("station " + ", ".join(map(str, run["stations"])))
+        if run.get("started_wall_s"):
+            parts.append(
+                datetime.fromtimestamp(float(run["started_wall_s"]), UTC).strftime(
+                    "%Y-%m-%d %H:%M UTC"
+                )
+            )
+        if not run.get("complete", True):
+            parts.append("incomplete")
+        items.append(f"<li>{_e(' · '.join(parts))}</li>")
+    return (
+        f'<details class="runs"><summary>{len(runs)} run(s)</summary><ul>'
+        + "".join(items)
+        + "</ul></details>"
+    )
+
+
+def render_matrix_html(
+    matrix: Matrix,
+    title: str = "EV x charger interoperability",
+    *,
+    html_dir: Path | None = None,
+) -> str:
+    """The whole HTML document as a string (no external resources, no scripts).
+
+    ``html_dir`` is where the page will be written: evidence links are made relative to it
+    when the evidence is in the same tree.
+    """
     generated = datetime.fromtimestamp(matrix.generated_wall_s, UTC).strftime(
         "%Y-%m-%d %H:%M:%S UTC"
     )
@@ -114,8 +166,16 @@ def render_matrix_html(matrix: Matrix, title: str = "EV x charger interoperabili
     total_text = ", ".join(f"{totals[v]} {v.value}" for v in BY_SEVERITY if totals[v])
     runs = ", ".join(
         str(r.get("run_id")) + ("" if r.get("complete", True) else " (incomplete)")
-        for r in matrix.runs
-    )
+        for r in matrix.runs[:3]
+    ) + (f" and {len(matrix.runs) - 3} more" if len(matrix.runs) > 3 else "")
+    scope = []
+    if matrix.meta.get("by_firmware"):
+        scope.append("one column per charger firmware")
+    for key, value in dict(matrix.meta.get("filters") or {}).items():
+        shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+        scope.append(f"{key}: {shown}")
+    if matrix.meta.get("store"):
+        scope.append(f"store {matrix.meta['store']}")
     out = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -127,13 +187,15 @@ def render_matrix_html(matrix: Matrix, title: str = "EV x charger interoperabili
         f" &middot; {_e(total_text or 'no results')}"
         + (f" &middot; runs: {_e(runs)}" if runs else "")
         + "</div>",
-        '<table class="matrix"><thead><tr><th scope="col">EV \\ charger</th>',
     ]
+    if scope:
+        out.append(f'<div class="meta">{_e(" · ".join(scope))}</div>')
+    out.append('<table class="matrix"><thead><tr><th scope="col">EV \\ charger</th>')
     out.extend(_charger_th(col) for col in matrix.chargers)
     out.append("</tr></thead><tbody>")
     for row in matrix.evs:
         out.append("<tr>" + _ev_th(row))
-        out.extend(_cell_td(matrix.cell(row.id, col.id)) for col in matrix.chargers)
+        out.extend(_cell_td(matrix.cell(row.id, col.id), html_dir) for col in matrix.chargers)
         out.append("</tr>")
     out.append("</tbody></table>")
     out.append('<p class="legend">')
@@ -148,6 +210,8 @@ def render_matrix_html(matrix: Matrix, title: str = "EV x charger interoperabili
         )
         out.extend(f"<li>{_e(p)}</li>" for p in matrix.problems)
         out.append("</ul></div>")
+    if matrix.runs:
+        out.append(_runs_block(matrix.runs))
     out.append("</body></html>\n")
     return "\n".join(out)
 
@@ -159,6 +223,6 @@ def write_matrix_html(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(render_matrix_html(matrix, title), encoding="utf-8")
+    tmp.write_text(render_matrix_html(matrix, title, html_dir=path.parent), encoding="utf-8")
     os.replace(tmp, path)
     return path

@@ -131,7 +131,9 @@ class ResultRecord:
 def _encode_line(obj: Mapping[str, Any]) -> bytes:
     """One complete journal line: compact JSON, UTF-8, newline-terminated."""
     text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str)
-    return (text + "\n").encode("utf-8")
+    # A lone surrogate (e.g. from a "\ud800" escape in a device's frame) cannot be UTF-8:
+    # write it as the JSON escape it came from, so the line is valid and reads back the same.
+    return (text + "\n").encode("utf-8", "backslashreplace")
 
 
 def _fsync_dir(path: Path) -> None:

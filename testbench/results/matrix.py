@@ -266,8 +266,8 @@ class Matrix:
         )
 
 
-def _supersedes(new: ResultRecord, old: ResultRecord) -> bool:
-    """Whether ``new`` replaces ``old`` for the same (ev, charger, test_id)."""
+def supersedes(new: ResultRecord, old: ResultRecord) -> bool:
+    """Whether ``new`` replaces ``old`` for the same test: later wins, ``not_run`` never does."""
     if new.verdict is Verdict.NOT_RUN and old.verdict is not Verdict.NOT_RUN:
         return False
     if old.verdict is Verdict.NOT_RUN and new.verdict is not Verdict.NOT_RUN:
@@ -311,7 +311,7 @@ def latest_records(
     for record in records:
         key = record_key(record, by_firmware=by_firmware)
         old = latest.get(key)
-        if old is None or _supersedes(record, old):
+        if old is None or supersedes(record, old):
             latest[key] = record
     return sorted(latest.values(), key=lambda r: r.wall_s)
 

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from testbench.results.journal import ResultRecord
+
+PG_ENV = "TESTBENCH_PG_URL"
+PG_SKIP = (
+    f"{PG_ENV} is not set: start a throwaway PostgreSQL server with "
+    '`eval "$(bash .ci/start-postgres.sh)"` to run the PostgreSQL store tests'
+)
 
 
 def record(**overrides: Any) -> ResultRecord:
@@ -36,3 +44,35 @@ def record(**overrides: Any) -> ResultRecord:
 @pytest.fixture
 def make_record() -> Callable[..., ResultRecord]:
     return record
+
+
+def pg_schema_url(url: str, schema: str) -> str:
+    """``url`` with ``search_path`` set to ``schema`` (libpq ``options`` parameter)."""
+    joiner = "&" if "?" in url else "?"
+    return f"{url}{joiner}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL whose tables live in a fresh schema, dropped afterwards."""
+    url = os.environ.get(PG_ENV, "").strip()
+    if not url:
+        pytest.skip(PG_SKIP)
+    import psycopg
+
+    schema = f"tb_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield pg_schema_url(url, schema)
+    finally:
+        with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_location(request: pytest.FixtureRequest, tmp_path: Any) -> str:
+    """The same tests on a SQLite file and on a real PostgreSQL server."""
+    if request.param == "sqlite":
+        return str(tmp_path / "store" / "results.db")
+    return str(request.getfixturevalue("pg_url"))

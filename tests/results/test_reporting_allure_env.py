@@ -78,13 +78,22 @@ def test_categories_file(tmp_path: Path) -> None:
     names = [c["name"] for c in categories]
     assert names == [
         "Timeout",
-        "Bench error / instrument fault",
+        "Instrument fault",
+        "Bench error",
         "Device failure",
         "Skipped / not applicable",
         "Flaky",
     ]
     by_name = {c["name"]: c for c in categories}
-    assert by_name["Bench error / instrument fault"]["matchedStatuses"] == ["broken"]
+    assert by_name["Bench error"]["matchedStatuses"] == ["broken"]
+    assert "messageRegex" not in by_name["Bench error"]  # every other broken test
+    instrument = re.compile(by_name["Instrument fault"]["messageRegex"])
+    assert by_name["Instrument fault"]["matchedStatuses"] == ["broken"]
+    assert instrument.fullmatch(
+        "testbench.errors.InstrumentError: instrument 'pa': command 'MEAS?': no reply: t"
+    )
+    assert instrument.fullmatch("SafetyLimitError: instrument 'grid': command 'VOLT 900'\nx")
+    assert not instrument.fullmatch("testbench.csms.failures.NotConnected: cp-1 not connected")
     assert by_name["Skipped / not applicable"]["matchedStatuses"] == ["skipped"]
     device = re.compile(by_name["Device failure"]["messageRegex"])
     assert device.fullmatch("AssertionError: current 16.2 A above limit 10 A\nmore")

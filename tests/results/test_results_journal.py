@@ -220,3 +220,12 @@ def test_find_journals_sorted_by_run_id(tmp_path: Path) -> None:
         _open(tmp_path, run_id).close()
     found = find_journals(tmp_path)
     assert [p.parent.name for p in found] == ["20250101-000000-0001", "20250102-000000-0002"]
+
+
+def test_a_message_with_a_lone_surrogate_is_journaled(tmp_path: Path) -> None:
+    odd = "bad frame \ud800 from the charger"
+    with Journal.open(tmp_path / "r", {"lab": "L"}) as journal:
+        journal.record(ResultRecord(test_id="t", name="t", verdict="failed", message=odd))
+    content = read_journal(journal.path)
+    assert content.problems == []
+    assert [r.message for r in content.records] == [odd]
