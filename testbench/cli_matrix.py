@@ -437,7 +437,6 @@ def _matrix_diff(
         diff = compare(
             before, after, kind="firmware", before_label=fw_a, after_label=fw_b, charger=charger
         )
-        diff.meta["charger"] = charger
     diff.meta.update({"store": store.location, "filters": filt.describe()})
     if not args.quiet:
         console.print(render_diff(diff, show_unchanged=args.show_unchanged))

@@ -219,4 +219,7 @@ def compare(
                 after=new,
             )
         )
-    return Diff(kind=kind, before_label=before_label, after_label=after_label, entries=entries)
+    meta: dict[str, Any] = {} if charger is None else {"charger": charger}
+    return Diff(
+        kind=kind, before_label=before_label, after_label=after_label, entries=entries, meta=meta
+    )
