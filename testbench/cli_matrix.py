@@ -103,11 +103,18 @@ def _run_command(
 
 
 def _add_store_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--lab", default="lab.toml",
-                        help="lab description whose output_dir holds the store (default: ./lab.toml)")
-    parser.add_argument("--store", default=None, metavar="PATH|URL",
-                        help=f"results store: a SQLite file or postgresql://user@host/db "
-                        f"(default: ${STORE_ENV}, else <output_dir>/results.db)")
+    parser.add_argument(
+        "--lab",
+        default="lab.toml",
+        help="lab description whose output_dir holds the store (default: ./lab.toml)",
+    )
+    parser.add_argument(
+        "--store",
+        default=None,
+        metavar="PATH|URL",
+        help=f"results store: a SQLite file or postgresql://user@host/db "
+        f"(default: ${STORE_ENV}, else <output_dir>/results.db)",
+    )
 
 
 def _add_filters(parser: argparse.ArgumentParser) -> None:
@@ -115,16 +122,34 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--suite", action="append", default=[], help="suite and its sub-suites")
     group.add_argument("--ev", action="append", default=[], help="EV id")
     group.add_argument("--charger", action="append", default=[], help="charger id")
-    group.add_argument("--firmware", action="append", default=[], metavar="FW|CHARGER=FW",
-                       help="charger firmware (CHARGER=FW limits only that charger)")
-    group.add_argument("--since", default=None, metavar="WHEN",
-                       help="results from then on: YYYY-MM-DD[THH:MM], or 7d / 36h / 2w ago")
-    group.add_argument("--until", default=None, metavar="WHEN",
-                       help="results up to then (a bare date includes that whole day)")
+    group.add_argument(
+        "--firmware",
+        action="append",
+        default=[],
+        metavar="FW|CHARGER=FW",
+        help="charger firmware (CHARGER=FW limits only that charger)",
+    )
+    group.add_argument(
+        "--since",
+        default=None,
+        metavar="WHEN",
+        help="results from then on: YYYY-MM-DD[THH:MM], or 7d / 36h / 2w ago",
+    )
+    group.add_argument(
+        "--until",
+        default=None,
+        metavar="WHEN",
+        help="results up to then (a bare date includes that whole day)",
+    )
     group.add_argument("--station", action="append", default=[], help="station id")
     group.add_argument("--lab-name", action="append", default=[], help="lab name (shared stores)")
-    group.add_argument("--run", action="append", default=[], metavar="RUN",
-                       help="run id, unique prefix, latest or latest~N")
+    group.add_argument(
+        "--run",
+        action="append",
+        default=[],
+        metavar="RUN",
+        help="run id, unique prefix, latest or latest~N",
+    )
 
 
 def _filter(args: argparse.Namespace, store: ResultStore) -> ResultFilter:
@@ -239,8 +264,16 @@ def cmd_runs(args: argparse.Namespace, console: Console) -> int:
             )
             _wrote(console, "runs", Path(args.json))
         table = Table(title=f"Runs in {store.location}", title_justify="left")
-        for column in ("run id", "lab", "station", "host", "started", "status", "verdicts",
-                       "charger firmware"):
+        for column in (
+            "run id",
+            "lab",
+            "station",
+            "host",
+            "started",
+            "status",
+            "verdicts",
+            "charger firmware",
+        ):
             table.add_column(column)
         for run in runs:
             counts = Text()
@@ -254,14 +287,21 @@ def cmd_runs(args: argparse.Namespace, console: Console) -> int:
                 else "?"
             )
             table.add_row(
-                run.run_id, run.lab or "", ", ".join(run.stations), run.host or "", started,
+                run.run_id,
+                run.lab or "",
+                ", ".join(run.stations),
+                run.host or "",
+                started,
                 run.status + (f" ({len(run.problems)} line(s) skipped)" if run.problems else ""),
-                counts, ", ".join(f"{c} {fw}" for c, fw in sorted(run.chargers.items())),
+                counts,
+                ", ".join(f"{c} {fw}" for c, fw in sorted(run.chargers.items())),
             )
         console.print(table)
         if not runs:
-            console.print("no runs stored yet: `testbench run` imports each run, "
-                          "`testbench import` brings in older journals")
+            console.print(
+                "no runs stored yet: `testbench run` imports each run, "
+                "`testbench import` brings in older journals"
+            )
     return EXIT_OK
 
 
@@ -393,19 +433,32 @@ def _matrix_cell(
         text = json.dumps(detail.to_json(), indent=2, ensure_ascii=False) + "\n"
         _wrote(console, "JSON", atomic_write_text(Path(args.json), text))
     if args.markdown:
-        _wrote(console, "Markdown", atomic_write_text(Path(args.markdown), render_cell_markdown(detail)))
+        _wrote(
+            console,
+            "Markdown",
+            atomic_write_text(Path(args.markdown), render_cell_markdown(detail)),
+        )
     if args.html or args.csv:
         kept = latest_records(records, by_firmware=args.by_firmware)
         matrix = build_matrix(kept, by_firmware=args.by_firmware)
-        matrix.meta = {"store": store.location, "filters": filt.describe(),
-                       "by_firmware": args.by_firmware}
+        matrix.meta = {
+            "store": store.location,
+            "filters": filt.describe(),
+            "by_firmware": args.by_firmware,
+        }
         matrix.runs = [r.to_json() for r in store.runs({r.run_id for r in kept if r.run_id})]
         if args.html:
-            _wrote(console, "HTML", write_matrix_html(matrix, Path(args.html),
-                                                      title=f"{ev} x {charger}"))
+            _wrote(
+                console,
+                "HTML",
+                write_matrix_html(matrix, Path(args.html), title=f"{ev} x {charger}"),
+            )
         if args.csv:
-            _wrote(console, "CSV", write_matrix_csv(matrix, kept, Path(args.csv),
-                                                    by_firmware=args.by_firmware))
+            _wrote(
+                console,
+                "CSV",
+                write_matrix_csv(matrix, kept, Path(args.csv), by_firmware=args.by_firmware),
+            )
     return EXIT_OK
 
 
@@ -465,15 +518,16 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
 
     if not args.no_matrix and output is not None:
         try:
-            location = args.store or os.environ.get(STORE_ENV, "").strip() or str(
-                output / "results.db"
+            location = (
+                args.store or os.environ.get(STORE_ENV, "").strip() or str(output / "results.db")
             )
             with open_store(location) as store:
                 evs, chargers = _lab_order(args)
                 matrix, kept = store_matrix(store, ResultFilter(), evs=evs, chargers=chargers)
                 if kept:
                     path = write_matrix_html(
-                        matrix, output / ALL_RUNS_MATRIX,
+                        matrix,
+                        output / ALL_RUNS_MATRIX,
                         title="EV x charger interoperability (all stored runs)",
                     )
                     _wrote(console, "matrix of all stored runs", path)
@@ -496,7 +550,9 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
         console.print(f"[green]✔[/] {escape(build.message)}{carried}", soft_wrap=True)
         return EXIT_OK
     if build.tool is None:
-        console.print(f"[yellow]Allure report not built:[/] {escape(build.message)}", soft_wrap=True)
+        console.print(
+            f"[yellow]Allure report not built:[/] {escape(build.message)}", soft_wrap=True
+        )
         return EXIT_OK
     console.print(f"[bold red]Allure report failed:[/] {escape(build.message)}", soft_wrap=True)
     return EXIT_FAILED
@@ -510,32 +566,58 @@ def register(subparsers: Any) -> None:
     sets ``func(args, console) -> int`` like the other testbench commands.
     """
     imp = subparsers.add_parser(
-        "import", help="import run journals into the results store (idempotent)",
+        "import",
+        help="import run journals into the results store (idempotent)",
         description="Import run journals into the results store. Importing a journal again "
         "changes nothing; a corrupted or truncated line is reported and skipped.",
     )
-    imp.add_argument("paths", nargs="*", metavar="PATH",
-                     help="journal files, run folders or output folders (default: the lab's)")
+    imp.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="journal files, run folders or output folders (default: the lab's)",
+    )
     _add_store_options(imp)
-    imp.add_argument("--json", default=None, metavar="PATH", help="write the import reports as JSON")
+    imp.add_argument(
+        "--json", default=None, metavar="PATH", help="write the import reports as JSON"
+    )
     imp.set_defaults(func=cmd_import)
 
     mat = subparsers.add_parser(
-        "matrix", help="interoperability matrix over every stored run, drill-down and diffs",
+        "matrix",
+        help="interoperability matrix over every stored run, drill-down and diffs",
         description="The latest verdict per EV x charger pairing and test over every stored "
         "run. Exit status 1 in diff mode when there are regressions.",
     )
     _add_store_options(mat)
     _add_filters(mat)
-    mat.add_argument("--by-firmware", action="store_true",
-                     help="one column per charger firmware instead of per charger")
+    mat.add_argument(
+        "--by-firmware",
+        action="store_true",
+        help="one column per charger firmware instead of per charger",
+    )
     mode = mat.add_argument_group("drill-down and diffs")
-    mode.add_argument("--cell", nargs=2, metavar=("EV", "CHARGER"), default=None,
-                      help="every test of one pairing: verdicts, reasons, evidence, history")
-    mode.add_argument("--diff", nargs=2, metavar=("RUN_A", "RUN_B"), default=None,
-                      help="regressions, fixes and changes from run A to run B")
-    mode.add_argument("--diff-firmware", nargs=3, metavar=("CHARGER", "FW_A", "FW_B"),
-                      default=None, help="regressions and fixes of a charger from FW_A to FW_B")
+    mode.add_argument(
+        "--cell",
+        nargs=2,
+        metavar=("EV", "CHARGER"),
+        default=None,
+        help="every test of one pairing: verdicts, reasons, evidence, history",
+    )
+    mode.add_argument(
+        "--diff",
+        nargs=2,
+        metavar=("RUN_A", "RUN_B"),
+        default=None,
+        help="regressions, fixes and changes from run A to run B",
+    )
+    mode.add_argument(
+        "--diff-firmware",
+        nargs=3,
+        metavar=("CHARGER", "FW_A", "FW_B"),
+        default=None,
+        help="regressions and fixes of a charger from FW_A to FW_B",
+    )
     mode.add_argument("--show-unchanged", action="store_true", help="list unchanged tests in diffs")
     out = mat.add_argument_group("exports")
     out.add_argument("--html", default=None, metavar="PATH", help="self-contained HTML page")
@@ -554,16 +636,25 @@ def register(subparsers: Any) -> None:
     runs.set_defaults(func=cmd_runs)
 
     rep = subparsers.add_parser(
-        "report", help="HTML matrix of all stored runs and the Allure report (with history)",
+        "report",
+        help="HTML matrix of all stored runs and the Allure report (with history)",
         description="Writes <output_dir>/interop-matrix.html from the results store and builds "
         "<output_dir>/allure-report with the Allure command-line tool when it is installed, "
         "carrying the previous report's history so trends show.",
     )
     _add_store_options(rep)
-    rep.add_argument("--results", default=None, metavar="DIR",
-                     help="Allure results folder (default: <output_dir>/allure-results)")
-    rep.add_argument("--report-dir", default=None, metavar="DIR",
-                     help="Allure report folder (default: <output_dir>/allure-report)")
+    rep.add_argument(
+        "--results",
+        default=None,
+        metavar="DIR",
+        help="Allure results folder (default: <output_dir>/allure-results)",
+    )
+    rep.add_argument(
+        "--report-dir",
+        default=None,
+        metavar="DIR",
+        help="Allure report folder (default: <output_dir>/allure-report)",
+    )
     rep.add_argument("--name", default="testbench", help="report name shown by Allure")
     rep.add_argument("--no-matrix", action="store_true", help="only build the Allure report")
     rep.set_defaults(func=cmd_report)

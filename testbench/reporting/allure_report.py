@@ -89,22 +89,27 @@ def environment_from_journal(content: JournalContent) -> dict[str, str]:
     """Allure environment properties for one run: lab, run, host, stations, device versions."""
     run = content.run or {}
     props: dict[str, str] = {}
-    for key, label in (("lab", "Lab"), ("run_id", "Run id"), ("host", "Runner host"),
-                       ("mode", "Lab mode"), ("project_version", "testbench")):
+    for key, label in (
+        ("lab", "Lab"),
+        ("run_id", "Run id"),
+        ("host", "Runner host"),
+        ("mode", "Lab mode"),
+        ("project_version", "testbench"),
+    ):
         if run.get(key) not in (None, ""):
             props[label] = str(run[key])
     stations = sorted({r.station for r in content.records if r.station})
     if stations:
         props["Stations"] = ", ".join(stations)
-    chargers = run.get("chargers") if isinstance(run.get("chargers"), dict) else {}
-    for cid, spec in sorted(chargers.items()):
+    chargers = run.get("chargers")
+    for cid, spec in sorted(chargers.items() if isinstance(chargers, dict) else ()):
         spec = spec if isinstance(spec, dict) else {}
         text = " ".join(str(spec[k]) for k in ("vendor", "model") if spec.get(k))
         props[f"Charger {cid}"] = (
             f"{text}, fw {spec.get('firmware', '?')}, OCPP {spec.get('ocpp_version', '?')}"
         ).lstrip(", ")
-    evs = run.get("evs") if isinstance(run.get("evs"), dict) else {}
-    for eid, spec in sorted(evs.items()):
+    evs = run.get("evs")
+    for eid, spec in sorted(evs.items() if isinstance(evs, dict) else ()):
         spec = spec if isinstance(spec, dict) else {}
         text = " ".join(str(spec[k]) for k in ("make", "model") if spec.get(k))
         props[f"EV {eid}"] = f"{text}, sw {spec.get('software', '?')}".lstrip(", ")
@@ -132,7 +137,9 @@ def _build_order(report_dir: Path) -> int:
     return len(entries) + 1 if isinstance(entries, list) else 1
 
 
-def write_executor(results_dir: Path, *, build_name: str, build_order: int, report_name: str) -> Path:
+def write_executor(
+    results_dir: Path, *, build_name: str, build_order: int, report_name: str
+) -> Path:
     """``executor.json``: names the build so Allure's trend shows run ids."""
     path = Path(results_dir) / "executor.json"
     data: dict[str, Any] = {
@@ -209,7 +216,12 @@ def build_allure_report(
             )
             build.history_carried = carry_history(results_dir, report_dir)
             build.command = [
-                tool.path, "generate", str(results_dir), "-o", str(report_dir), "--clean",
+                tool.path,
+                "generate",
+                str(results_dir),
+                "-o",
+                str(report_dir),
+                "--clean",
             ]
         report_dir.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -229,9 +241,8 @@ def build_allure_report(
             return build
     if done.returncode != 0:
         output = (done.stderr or done.stdout).strip().splitlines()
-        build.message = (
-            f"`allure generate` failed (exit {done.returncode}): "
-            + (" / ".join(output[-3:]) if output else "no output")
+        build.message = f"`allure generate` failed (exit {done.returncode}): " + (
+            " / ".join(output[-3:]) if output else "no output"
         )
         return build
     index = report_dir / "index.html"

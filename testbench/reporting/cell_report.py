@@ -92,15 +92,29 @@ def render_cell_markdown(detail: CellDetail) -> str:
     """Markdown: a table of every test, then the reasons and evidence of the problems."""
     lines = [f"# {md_escape(detail.ev)} × {md_escape(detail.charger)}", ""]
     lines.append(md_escape(cell_summary(detail.counts)))
-    lines += ["", "| verdict | test case | test | firmware | run | station | history |",
-              "|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| verdict | test case | test | firmware | run | station | history |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for test in detail.tests:
         r = test.record
         trail = "".join(ICON[h.verdict] for h in test.history) + ICON[r.verdict]
         lines.append(
-            "| " + " | ".join(md_escape(x) for x in (
-                r.verdict.value, r.testcase_id or "", r.name, r.charger_firmware or "",
-                r.run_id or "", r.station or "", trail)) + " |"
+            "| "
+            + " | ".join(
+                md_escape(x)
+                for x in (
+                    r.verdict.value,
+                    r.testcase_id or "",
+                    r.name,
+                    r.charger_firmware or "",
+                    r.run_id or "",
+                    r.station or "",
+                    trail,
+                )
+            )
+            + " |"
         )
     problems = [t for t in detail.tests if t.record.verdict.is_problem]
     if problems:
@@ -108,8 +122,10 @@ def render_cell_markdown(detail: CellDetail) -> str:
     for test in problems:
         r = test.record
         kind = "FAILED" if r.verdict is Verdict.FAILED else "ERROR (bench; device not judged)"
-        lines.append(f"- **{kind}** {md_escape(r.testcase_id or '')} {md_escape(r.name)}: "
-                     f"{md_escape(r.message)}")
+        lines.append(
+            f"- **{kind}** {md_escape(r.testcase_id or '')} {md_escape(r.name)}: "
+            f"{md_escape(r.message)}"
+        )
         for path in r.evidence:
             lines.append(f"  - evidence: `{path}`")
     return "\n".join(lines) + "\n"

@@ -152,20 +152,42 @@ def render_diff_csv(diff: Diff) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(
-        ("change", "ev", "charger", "testcase_id", "test", "name", "before", "after",
-         "message_before", "message_after", "run_before", "run_after",
-         "firmware_before", "firmware_after")
+        (
+            "change",
+            "ev",
+            "charger",
+            "testcase_id",
+            "test",
+            "name",
+            "before",
+            "after",
+            "message_before",
+            "message_after",
+            "run_before",
+            "run_after",
+            "firmware_before",
+            "firmware_after",
+        )
     )
     for change in CHANGE_ORDER:
         for e in diff.of(change):
             b, a = e.before, e.after
             writer.writerow(
                 (
-                    change.value, e.ev, e.charger, e.testcase_id or "", e.test, e.name,
-                    b.verdict.value if b else "", a.verdict.value if a else "",
-                    b.message if b else "", a.message if a else "",
-                    (b.run_id or "") if b else "", (a.run_id or "") if a else "",
-                    (b.charger_firmware or "") if b else "", (a.charger_firmware or "") if a else "",
+                    change.value,
+                    e.ev,
+                    e.charger,
+                    e.testcase_id or "",
+                    e.test,
+                    e.name,
+                    b.verdict.value if b else "",
+                    a.verdict.value if a else "",
+                    b.message if b else "",
+                    a.message if a else "",
+                    (b.run_id or "") if b else "",
+                    (a.run_id or "") if a else "",
+                    (b.charger_firmware or "") if b else "",
+                    (a.charger_firmware or "") if a else "",
                 )
             )
     return out.getvalue()
@@ -173,7 +195,7 @@ def render_diff_csv(diff: Diff) -> str:
 
 def render_diff_html(diff: Diff, *, show_unchanged: bool = False) -> str:
     """A self-contained HTML page of the diff (inline CSS, no scripts)."""
-    e = lambda value: escape(str(value), quote=True)  # noqa: E731
+    e = lambda value: escape(str(value), quote=True)
     css = [
         "body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}",
         "table{border-collapse:collapse;margin-bottom:1.5em}",
@@ -205,9 +227,9 @@ def render_diff_html(diff: Diff, *, show_unchanged: bool = False) -> str:
         )
         for entry in entries:
             cells = []
-            for verdict in (entry.verdict_before(), entry.verdict_after()):
-                cls = f' class="v-{verdict.value}"' if verdict else ""
-                cells.append(f"<td{cls}>{e(verdict.value if verdict else '—')}</td>")
+            for side in (entry.verdict_before(), entry.verdict_after()):
+                cls = f' class="v-{side.value}"' if side else ""
+                cells.append(f"<td{cls}>{e(side.value if side else '—')}</td>")
             name = (f"{entry.testcase_id} " if entry.testcase_id else "") + entry.name
             reason = entry.after.message if entry.after else ""
             note = _note(entry)

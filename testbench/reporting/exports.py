@@ -133,7 +133,9 @@ def render_matrix_markdown(matrix: Matrix, title: str = "EV x charger interopera
             extra.append(f"mixed fw: {', '.join(col.firmware_seen)}")
         if col.ocpp_version:
             extra.append(f"OCPP {col.ocpp_version}")
-        header.append(md_escape(label) + ("<br>" + "<br>".join(map(md_escape, extra)) if extra else ""))
+        header.append(
+            md_escape(label) + ("<br>" + "<br>".join(map(md_escape, extra)) if extra else "")
+        )
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "|".join(["---"] + [":---:"] * len(matrix.chargers)) + "|")
     for row in matrix.evs:
@@ -147,7 +149,8 @@ def render_matrix_markdown(matrix: Matrix, title: str = "EV x charger interopera
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append(
-        "Legend: " + ", ".join(f"{ICON[v]} {SHORT_LABEL[v]}" for v in BY_SEVERITY)
+        "Legend: "
+        + ", ".join(f"{ICON[v]} {SHORT_LABEL[v]}" for v in BY_SEVERITY)
         + " (n/m: n of m tests)."
     )
     problem_cells = matrix.problem_cells()
@@ -155,8 +158,7 @@ def render_matrix_markdown(matrix: Matrix, title: str = "EV x charger interopera
     if not problem_cells:
         lines.append("None.")
     for cell in problem_cells:
-        col = next((c for c in matrix.chargers if c.id == cell.charger), None)
-        where = f"{cell.ev} × {col.id if col else cell.charger}"
+        where = f"{cell.ev} × {cell.charger}"
         lines.append(f"### {md_escape(where)} — {md_escape(cell_summary(cell.counts))}")
         lines.append("")
         for failure in cell.failures:

@@ -14,6 +14,7 @@ Store locations:
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -203,10 +204,9 @@ class Database:
 
     def close(self) -> None:
         """Close the connection (idempotent)."""
-        try:
+        # Closing a broken connection must not hide the error that broke it.
+        with contextlib.suppress(Exception):
             self._conn.close()
-        except Exception:  # closing a broken connection must not hide the real error
-            pass
 
 
 def _is_driver_error(exc: Exception) -> bool:

@@ -87,22 +87,23 @@ def cell_detail(
     records: Iterable[ResultRecord], ev: str, charger: str, *, by_firmware: bool = False
 ) -> CellDetail:
     """The detail of ``ev`` x ``charger`` from any records (others are ignored)."""
-    mine = [
-        r
-        for r in records
-        if (r.ev or NO_DEVICE) == ev and (r.charger or NO_DEVICE) == charger
-    ]
+    mine = [r for r in records if (r.ev or NO_DEVICE) == ev and (r.charger or NO_DEVICE) == charger]
     history: dict[str, list[ResultRecord]] = defaultdict(list)
     for record in sorted(mine, key=lambda r: r.wall_s):
-        history[canonical_test_id(record.test_id, station=record.station, ev=record.ev,
-                                  charger=record.charger)].append(record)
+        history[
+            canonical_test_id(
+                record.test_id, station=record.station, ev=record.ev, charger=record.charger
+            )
+        ].append(record)
     tests = []
     for record in latest_records(mine, by_firmware=by_firmware):
         test = canonical_test_id(
             record.test_id, station=record.station, ev=record.ev, charger=record.charger
         )
         tests.append(
-            CellTest(test=test, record=record, history=[h for h in history[test] if h is not record])
+            CellTest(
+                test=test, record=record, history=[h for h in history[test] if h is not record]
+            )
         )
     tests.sort(
         key=lambda t: (

@@ -33,7 +33,7 @@ def parse_when(text: str, *, end_of_day: bool = False, now_s: float | None = Non
         now = time.time() if now_s is None else now_s
         return now - float(span.group(1)) * _SPAN_S[span.group(2).lower()]
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(
             f"cannot read the date {text!r}; use YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS][+HH:MM] "

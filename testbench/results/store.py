@@ -13,6 +13,7 @@ when set (the lab's shared database), else ``<output_dir>/results.db``.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections import Counter, defaultdict
@@ -124,7 +125,7 @@ def _number(value: Any) -> float | None:
         number = float(value)
     except (TypeError, ValueError):
         return None
-    return number if number == number and abs(number) != float("inf") else None
+    return number if math.isfinite(number) else None
 
 
 @dataclass
@@ -282,8 +283,10 @@ class ResultStore:
         records = self._records_of(content.records, run_id, report)
         report.records = len(records)
         end = content.end
-        status = "incomplete" if end is None else (
-            "aborted" if str(end.get("status", "completed")) == "aborted" else "completed"
+        status = (
+            "incomplete"
+            if end is None
+            else ("aborted" if str(end.get("status", "completed")) == "aborted" else "completed")
         )
         report.complete = status == "completed"
 
@@ -317,7 +320,9 @@ class ResultStore:
                 run_row[k] != existing_run[k] for k in _RUN_COLUMNS
             )
             if report.run_changed:
-                self._upsert("runs", _RUN_COLUMNS, ("run_id",), [run_row], keep=("imported_wall_s",))
+                self._upsert(
+                    "runs", _RUN_COLUMNS, ("run_id",), [run_row], keep=("imported_wall_s",)
+                )
             self._import_devices(run_id, header, records)
             self._import_results(run_id, records, report)
         return report
@@ -375,8 +380,15 @@ class ResultStore:
                 return
             key = (kind, _text(device_id) or "", _text(version) or "")
             found = devices.setdefault(
-                key, {"kind": key[0], "device_id": key[1], "version": key[2],
-                      "vendor": None, "model": None, "ocpp_version": None}
+                key,
+                {
+                    "kind": key[0],
+                    "device_id": key[1],
+                    "version": key[2],
+                    "vendor": None,
+                    "model": None,
+                    "ocpp_version": None,
+                },
             )
             for name, value in info.items():
                 if value is not None and found.get(name) is None:
@@ -386,24 +398,35 @@ class ResultStore:
         if isinstance(chargers, Mapping):
             for cid, spec in chargers.items():
                 spec = spec if isinstance(spec, Mapping) else {}
-                add("charger", cid, spec.get("firmware"), vendor=spec.get("vendor"),
-                    model=spec.get("model"), ocpp_version=spec.get("ocpp_version"))
+                add(
+                    "charger",
+                    cid,
+                    spec.get("firmware"),
+                    vendor=spec.get("vendor"),
+                    model=spec.get("model"),
+                    ocpp_version=spec.get("ocpp_version"),
+                )
         evs = header.get("evs")
         if isinstance(evs, Mapping):
             for eid, spec in evs.items():
                 spec = spec if isinstance(spec, Mapping) else {}
-                add("ev", eid, spec.get("software"), vendor=spec.get("make"),
-                    model=spec.get("model"))
+                add(
+                    "ev",
+                    eid,
+                    spec.get("software"),
+                    vendor=spec.get("make"),
+                    model=spec.get("model"),
+                )
         for record in records:
-            add("charger", record.charger, record.charger_firmware,
-                ocpp_version=record.ocpp_version)
+            add(
+                "charger", record.charger, record.charger_firmware, ocpp_version=record.ocpp_version
+            )
             add("ev", record.ev, record.ev_software)
         if not devices:
             return
         columns = ("kind", "device_id", "version", "vendor", "model", "ocpp_version")
         known = {
-            row[:3]: row
-            for row in self.db.fetchall(f"SELECT {', '.join(columns)} FROM devices")
+            row[:3]: row for row in self.db.fetchall(f"SELECT {', '.join(columns)} FROM devices")
         }
         changed = []
         for key, row in devices.items():
@@ -581,7 +604,9 @@ class ResultStore:
                 try:
                     back = int(text.removeprefix("latest~"))
                 except ValueError:
-                    raise ValueError(f"run {text!r}: write latest~N with a whole number N") from None
+                    raise ValueError(
+                        f"run {text!r}: write latest~N with a whole number N"
+                    ) from None
             ordered = [r.run_id for r in self.runs()]
             if back < 0 or back >= len(ordered):
                 raise ValueError(
@@ -589,8 +614,7 @@ class ResultStore:
                 )
             return ordered[-1 - back]
         rows = self.db.fetchall(
-            "SELECT run_id FROM runs WHERE run_id = ? OR substr(run_id, 1, ?) = ? "
-            "ORDER BY run_id",
+            "SELECT run_id FROM runs WHERE run_id = ? OR substr(run_id, 1, ?) = ? ORDER BY run_id",
             (text, len(text), text),
         )
         ids = [r[0] for r in rows]
@@ -686,7 +710,9 @@ def _merge_run(old: Mapping[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def open_store(location: str | Path | None = None, *, output_dir: Path | None = None) -> ResultStore:
+def open_store(
+    location: str | Path | None = None, *, output_dir: Path | None = None
+) -> ResultStore:
     """Open (creating when needed) the store at ``location``.
 
     ``location`` is a file path, a ``sqlite:///`` URL or a ``postgresql://`` URL; without

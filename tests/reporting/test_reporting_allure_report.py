@@ -90,23 +90,32 @@ def _log_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_allure2_history_is_carried_into_the_next_results(tmp_path: Path) -> None:
     tool = _fake_allure(tmp_path, "2.30.0")
     report = tmp_path / "reports" / "allure-report"
-    first = build_allure_report(_results(tmp_path / "reports" / "allure-results"), report,
-                                build_name="run-1", tool=tool)
+    first = build_allure_report(
+        _results(tmp_path / "reports" / "allure-results"), report, build_name="run-1", tool=tool
+    )
     assert first.built and not first.history_carried, first.message
     assert first.index == report / "index.html"
     # the next run cleans its results folder (pytest --clean-alluredir)
     shutil.rmtree(tmp_path / "reports" / "allure-results")
-    second = build_allure_report(_results(tmp_path / "reports" / "allure-results"), report,
-                                 build_name="run-2", tool=tool,
-                                 environment={"Lab": "sim", "Stations": "st-1, st-2"})
+    second = build_allure_report(
+        _results(tmp_path / "reports" / "allure-results"),
+        report,
+        build_name="run-2",
+        tool=tool,
+        environment={"Lab": "sim", "Stations": "st-1, st-2"},
+    )
     assert second.built and second.history_carried
     log = _log(tmp_path)
     assert [e["carried"] for e in log] == [0, 1]
     assert [e["executor"]["buildName"] for e in log] == ["run-1", "run-2"]
     assert [e["executor"]["buildOrder"] for e in log] == [1, 2]
     assert log[1]["args"][-1] == "--clean"
-    assert log[1]["categories"][:4] == ["Timeout", "Instrument fault", "Bench error",
-                                        "Device failure"]
+    assert log[1]["categories"][:4] == [
+        "Timeout",
+        "Instrument fault",
+        "Bench error",
+        "Device failure",
+    ]
     env = (tmp_path / "reports" / "allure-results" / "environment.properties").read_text()
     assert "Stations=st-1, st-2" in env
 
@@ -140,9 +149,11 @@ def test_no_results_means_nothing_to_build(tmp_path: Path) -> None:
 
 def test_a_failing_tool_is_reported(tmp_path: Path) -> None:
     broken = tmp_path / "allure"
-    broken.write_text(f"#!{sys.executable}\nimport sys\n"
-                      "if sys.argv[1:] == ['--version']: print('2.1.0'); sys.exit(0)\n"
-                      "print('Could not read results', file=sys.stderr); sys.exit(3)\n")
+    broken.write_text(
+        f"#!{sys.executable}\nimport sys\n"
+        "if sys.argv[1:] == ['--version']: print('2.1.0'); sys.exit(0)\n"
+        "print('Could not read results', file=sys.stderr); sys.exit(3)\n"
+    )
     broken.chmod(0o755)
     tool = find_allure(str(broken))
     assert tool is not None
@@ -163,8 +174,10 @@ def test_environment_from_journal(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("allure") is None,
-                    reason="the Allure command-line tool is not installed (npm install -g allure)")
+@pytest.mark.skipif(
+    shutil.which("allure") is None,
+    reason="the Allure command-line tool is not installed (npm install -g allure)",
+)
 def test_real_allure_builds_a_report_with_history(tmp_path: Path) -> None:
     (tmp_path / "test_demo.py").write_text(
         "def test_ok():\n    assert True\n\ndef test_bad():\n    assert 1 == 2, 'current 16 A'\n"
@@ -172,9 +185,23 @@ def test_real_allure_builds_a_report_with_history(tmp_path: Path) -> None:
     results = tmp_path / "allure-results"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:testbench",
-         str(tmp_path / "test_demo.py"), f"--alluredir={results}"],
-        cwd=tmp_path, env=env, capture_output=True, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:testbench",
+            str(tmp_path / "test_demo.py"),
+            f"--alluredir={results}",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        timeout=120,
+        check=False,
     )
     report = tmp_path / "allure-report"
     first = build_allure_report(results, report, build_name="run-1")

@@ -39,15 +39,31 @@ def _campaign() -> list[ResultRecord]:
 
 def _firmware_diff():
     records = _campaign()
-    pick = lambda fw: [r for r in records if r.charger == "cp-1" and r.charger_firmware == fw]  # noqa: E731
-    return compare(pick("1.0"), pick("1.1"), kind="firmware", before_label="1.0",
-                   after_label="1.1", charger="cp-1")
+    pick = lambda fw: [r for r in records if r.charger == "cp-1" and r.charger_firmware == fw]
+    return compare(
+        pick("1.0"),
+        pick("1.1"),
+        kind="firmware",
+        before_label="1.0",
+        after_label="1.1",
+        charger="cp-1",
+    )
 
 
 def test_matrix_markdown_escapes_and_lists_failures() -> None:
     records = _campaign()
-    records.append(ResultRecord(test_id="t|x", name="test_pipe", verdict="failed", ev="ev-a",
-                                charger="cp-2", message=EVIL, wall_s=2e9, testcase_id="TC|1"))
+    records.append(
+        ResultRecord(
+            test_id="t|x",
+            name="test_pipe",
+            verdict="failed",
+            ev="ev-a",
+            charger="cp-2",
+            message=EVIL,
+            wall_s=2e9,
+            testcase_id="TC|1",
+        )
+    )
     matrix = build_matrix(records)
     text = render_matrix_markdown(matrix, title="Lab | A")
     assert text.startswith("# Lab \\| A\n")
@@ -68,7 +84,10 @@ def test_matrix_csv_is_one_row_per_retained_test() -> None:
     }
     failing = [r for r in rows if r["verdict"] == "failed"]
     assert {(r["ev"], r["charger"], r["cell_worst"]) for r in failing} == {
-        ("ev-a", "cp-1", "failed"), ("ev-c", "cp-1", "failed"), ("ev-c", "cp-2", "failed")}
+        ("ev-a", "cp-1", "failed"),
+        ("ev-c", "cp-1", "failed"),
+        ("ev-c", "cp-2", "failed"),
+    }
     assert all(r["time_utc"].endswith("Z") for r in rows)
 
 
@@ -83,15 +102,27 @@ def test_diff_renderings_agree() -> None:
     assert markdown.count("| ev-") == 4  # 2 regressions, 1 fix, 1 new
     rows = list(csv.DictReader(io.StringIO(render_diff_csv(diff))))
     assert len(rows) == 18 and sorted({r["change"] for r in rows}) == [
-        "fix", "new", "regression", "unchanged"]
+        "fix",
+        "new",
+        "regression",
+        "unchanged",
+    ]
     html = render_diff_html(diff)
-    assert html.count('<tr data-ev=') == 4 and "<script" not in html
+    assert html.count("<tr data-ev=") == 4 and "<script" not in html
 
 
 def test_a_regression_to_error_is_marked_as_a_bench_error() -> None:
     before = [ResultRecord(test_id="t", name="t", verdict="passed", ev="e", charger="c")]
-    after = [ResultRecord(test_id="t", name="t", verdict="error", ev="e", charger="c",
-                          message="InstrumentError: no reply")]
+    after = [
+        ResultRecord(
+            test_id="t",
+            name="t",
+            verdict="error",
+            ev="e",
+            charger="c",
+            message="InstrumentError: no reply",
+        )
+    ]
     diff = compare(before, after, kind="runs", before_label="a", after_label="b")
     assert len(diff.regressions) == 1
     assert "bench error: device not judged, re-run" in _text(render_diff(diff))
@@ -104,7 +135,9 @@ def test_cell_detail_shows_history_reasons_and_evidence(tmp_path: Path) -> None:
     evidence.write_text("{}\n")
     records = _campaign()
     records = [
-        r if r.verdict.value != "failed" else ResultRecord(**{**r.__dict__, "evidence": [str(evidence)]})
+        r
+        if r.verdict.value != "failed"
+        else ResultRecord(**{**r.__dict__, "evidence": [str(evidence)]})
         for r in records
     ]
     detail = cell_detail(records, "ev-a", "cp-1")
@@ -126,7 +159,9 @@ def test_cell_detail_shows_history_reasons_and_evidence(tmp_path: Path) -> None:
 
 def test_evidence_links(tmp_path: Path) -> None:
     html_dir = tmp_path / "reports"
-    assert evidence_href(str(tmp_path / "reports/runs/r1/a b.json"), html_dir) == "runs/r1/a%20b.json"
+    assert (
+        evidence_href(str(tmp_path / "reports/runs/r1/a b.json"), html_dir) == "runs/r1/a%20b.json"
+    )
     assert evidence_href(str(tmp_path / "elsewhere/x.json"), html_dir) == "../elsewhere/x.json"
     assert evidence_href("/x.json", Path("/work/reports")) == "file:///x.json"
     assert evidence_href("traces/t.json", html_dir) == "traces/t.json"
@@ -135,8 +170,10 @@ def test_evidence_links(tmp_path: Path) -> None:
 def test_html_matrix_by_firmware_shows_device_and_firmware() -> None:
     common = {"test_id": "t", "name": "t", "ev": "ev-a", "charger": "cp-1"}
     matrix = build_matrix(
-        [ResultRecord(**common, verdict="passed", charger_firmware="1.0", wall_s=1.0),
-         ResultRecord(**common, verdict="failed", charger_firmware="1.1", wall_s=2.0)],
+        [
+            ResultRecord(**common, verdict="passed", charger_firmware="1.0", wall_s=1.0),
+            ResultRecord(**common, verdict="failed", charger_firmware="1.1", wall_s=2.0),
+        ],
         by_firmware=True,
     )
     matrix.meta = {"by_firmware": True, "filters": {"evs": ["ev-a"]}}

@@ -63,10 +63,18 @@ PROBE = """<script>
 def _chromium(profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
     assert CHROMIUM is not None
     command = [
-        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--no-first-run", "--disable-dev-shm-usage", "--hide-scrollbars",
-        f"--user-data-dir={profile}", *args,
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-dev-shm-usage",
+        "--hide-scrollbars",
+        f"--user-data-dir={profile}",
+        *args,
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -134,9 +142,7 @@ def _png_pixels(path: Path) -> tuple[int, int, list[tuple[int, int, int]]]:
                 line[x] = (line[x] + pred) & 0xFF
         rows.append(line)
         previous = line
-    pixels = [
-        (row[x], row[x + 1], row[x + 2]) for row in rows for x in range(0, stride, channels)
-    ]
+    pixels = [(row[x], row[x + 1], row[x + 2]) for row in rows for x in range(0, stride, channels)]
     return width, height, pixels
 
 
@@ -148,7 +154,9 @@ def matrix_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for journal in journals:
             assert store.import_journal(journal).ok
         matrix, _ = store_matrix(store, ResultFilter())
-    return write_matrix_html(matrix, root / "reports" / "html" / "matrix.html", title="Lab <matrix>")
+    return write_matrix_html(
+        matrix, root / "reports" / "html" / "matrix.html", title="Lab <matrix>"
+    )
 
 
 def test_chromium_reads_the_cells_colours_and_failures(matrix_page: Path, tmp_path: Path) -> None:
@@ -163,9 +171,12 @@ def test_chromium_reads_the_cells_colours_and_failures(matrix_page: Path, tmp_pa
 
     cells = {(c["ev"], c["charger"]): c for c in seen["cells"]}
     assert {k: c["worst"] for k, c in cells.items()} == {
-        ("ev-a", "cp-1"): "failed", ("ev-a", "cp-2"): "passed",
-        ("ev-b", "cp-1"): "passed", ("ev-b", "cp-2"): "passed",
-        ("ev-c", "cp-1"): "failed", ("ev-c", "cp-2"): "failed",
+        ("ev-a", "cp-1"): "failed",
+        ("ev-a", "cp-2"): "passed",
+        ("ev-b", "cp-1"): "passed",
+        ("ev-b", "cp-2"): "passed",
+        ("ev-c", "cp-1"): "failed",
+        ("ev-c", "cp-2"): "failed",
     }
     assert cells[("ev-a", "cp-1")]["summary"] == "✘ 1/6"
     assert cells[("ev-b", "cp-2")]["summary"] == "✔ 5 (–1)"
@@ -184,8 +195,9 @@ def test_chromium_reads_the_cells_colours_and_failures(matrix_page: Path, tmp_pa
 
 def test_chromium_screenshot_shows_the_verdict_colours(matrix_page: Path, tmp_path: Path) -> None:
     shot = tmp_path / "matrix.png"
-    _chromium(tmp_path / "profile", "--window-size=1000,700", f"--screenshot={shot}",
-              matrix_page.as_uri())
+    _chromium(
+        tmp_path / "profile", "--window-size=1000,700", f"--screenshot={shot}", matrix_page.as_uri()
+    )
     width, height, pixels = _png_pixels(shot)
     assert (width, height) == (1000, 700)
     counts = {v: pixels.count(_rgb(HTML_COLOURS[v][0])) for v in (Verdict.FAILED, Verdict.PASSED)}

@@ -57,25 +57,53 @@ class RunPlan:
 
 
 RUNS: tuple[RunPlan, ...] = (
-    RunPlan("20240425-080000-aa01", "st-1", "runner-1", {"cp-1": "1.0", "cp-2": "2.3"},
-            (("ev-a", "cp-1"), ("ev-b", "cp-1")), day=1),
-    RunPlan("20240426-080000-bb02", "st-2", "runner-2", {"cp-1": "1.0", "cp-2": "2.3"},
-            (("ev-a", "cp-2"), ("ev-c", "cp-2")), day=2),
-    RunPlan("20240427-080000-cc03", "st-1", "runner-1", {"cp-1": "1.0", "cp-2": "2.3"},
-            (("ev-c", "cp-1"), ("ev-b", "cp-2")), day=3),
-    RunPlan("20240428-080000-dd04", "st-2", "runner-2", {"cp-1": "1.1", "cp-2": "2.3"},
-            (("ev-a", "cp-1"), ("ev-b", "cp-1"), ("ev-c", "cp-1")), day=4, station_in_id=True),
+    RunPlan(
+        "20240425-080000-aa01",
+        "st-1",
+        "runner-1",
+        {"cp-1": "1.0", "cp-2": "2.3"},
+        (("ev-a", "cp-1"), ("ev-b", "cp-1")),
+        day=1,
+    ),
+    RunPlan(
+        "20240426-080000-bb02",
+        "st-2",
+        "runner-2",
+        {"cp-1": "1.0", "cp-2": "2.3"},
+        (("ev-a", "cp-2"), ("ev-c", "cp-2")),
+        day=2,
+    ),
+    RunPlan(
+        "20240427-080000-cc03",
+        "st-1",
+        "runner-1",
+        {"cp-1": "1.0", "cp-2": "2.3"},
+        (("ev-c", "cp-1"), ("ev-b", "cp-2")),
+        day=3,
+    ),
+    RunPlan(
+        "20240428-080000-dd04",
+        "st-2",
+        "runner-2",
+        {"cp-1": "1.1", "cp-2": "2.3"},
+        (("ev-a", "cp-1"), ("ev-b", "cp-1"), ("ev-c", "cp-1")),
+        day=4,
+        station_in_id=True,
+    ),
 )
 
 #: (run index, ev, charger, test name) -> (verdict, message) where not simply passed/skipped.
 SPECIAL: dict[tuple[int, str, str, str], tuple[str, str]] = {
     (0, "ev-b", "cp-1", "test_meter_values"): ("error", INSTRUMENT_FAULT),
     (1, "ev-c", "cp-2", "test_tx_profile"): (
-        "failed", "current 16.4 A above the 10 A TxProfile limit after 10 s"),
+        "failed",
+        "current 16.4 A above the 10 A TxProfile limit after 10 s",
+    ),
     (3, "ev-a", "cp-1", "test_tx_profile"): (
-        "failed", "current 15.9 A above the 10 A TxProfile limit after 10 s"),
-    (3, "ev-c", "cp-1", "test_heartbeat"): (
-        "failed", "Heartbeat every 120 s, expected 60 s"),
+        "failed",
+        "current 15.9 A above the 10 A TxProfile limit after 10 s",
+    ),
+    (3, "ev-c", "cp-1", "test_heartbeat"): ("failed", "Heartbeat every 120 s, expected 60 s"),
     (3, "ev-a", "cp-1", "test_v2x_discharge"): ("passed", ""),
 }
 
@@ -100,7 +128,9 @@ def records_for(index: int, plan: RunPlan) -> list[ResultRecord]:
                 verdict, message = "skipped", SKIP_REASON
             verdict, message = SPECIAL.get((index, ev, charger, name), (verdict, message))
             n += 1
-            evidence = [f"traces/{ev}@{charger}/{name}.jsonl"] if verdict in ("failed", "error") else []
+            evidence = (
+                [f"traces/{ev}@{charger}/{name}.jsonl"] if verdict in ("failed", "error") else []
+            )
             out.append(
                 ResultRecord(
                     test_id=node_id(name, suite, plan.station, ev, charger, plan.station_in_id),

@@ -42,7 +42,8 @@ def lab_file(tmp_path: Path, reports: Path) -> Path:
     """A lab.toml whose output_dir is the campaign's reports folder."""
     lab = tmp_path / "lab.toml"
     lab.write_text(
-        (Path(__file__).resolve().parents[2] / "lab.toml").read_text(encoding="utf-8")
+        (Path(__file__).resolve().parents[2] / "lab.toml")
+        .read_text(encoding="utf-8")
         .replace('output_dir = "reports"', f'output_dir = "{reports}"'),
         encoding="utf-8",
     )
@@ -75,9 +76,22 @@ def test_matrix_exports_and_filters(reports: Path, tmp_path: Path) -> None:
     assert run_cli("import", str(reports), "--store", store)[0] == 0
     out_dir = tmp_path / "out"
     code, out = run_cli(
-        "matrix", "--store", store, "--suite", "ocpp", "--charger", "cp-1",
-        "--html", str(out_dir / "m.html"), "--json", str(out_dir / "m.json"),
-        "--csv", str(out_dir / "m.csv"), "--markdown", str(out_dir / "m.md"), "-q",
+        "matrix",
+        "--store",
+        store,
+        "--suite",
+        "ocpp",
+        "--charger",
+        "cp-1",
+        "--html",
+        str(out_dir / "m.html"),
+        "--json",
+        str(out_dir / "m.json"),
+        "--csv",
+        str(out_dir / "m.csv"),
+        "--markdown",
+        str(out_dir / "m.md"),
+        "-q",
     )
     assert code == 0, out
     data = json.loads((out_dir / "m.json").read_text(encoding="utf-8"))
@@ -100,7 +114,9 @@ def test_matrix_exports_and_filters(reports: Path, tmp_path: Path) -> None:
     html = (out_dir / "m.html").read_text(encoding="utf-8")
     assert 'data-worst="failed"' in html and "suites: ocpp" in html
 
-    code, out = run_cli("matrix", "--store", store, "--by-firmware", "--json", str(out_dir / "f.json"))
+    code, out = run_cli(
+        "matrix", "--store", store, "--by-firmware", "--json", str(out_dir / "f.json")
+    )
     columns = [c["id"] for c in json.loads((out_dir / "f.json").read_text())["chargers"]]
     assert code == 0 and columns == ["cp-1 (1.0)", "cp-1 (1.1)", "cp-2 (2.3)"]
 
@@ -111,8 +127,9 @@ def test_matrix_exports_and_filters(reports: Path, tmp_path: Path) -> None:
 def test_cell_drill_down(reports: Path, tmp_path: Path) -> None:
     store = str(reports / "results.db")
     run_cli("import", str(reports), "--store", store)
-    code, out = run_cli("matrix", "--store", store, "--cell", "ev-c", "cp-1",
-                        "--json", str(tmp_path / "cell.json"))
+    code, out = run_cli(
+        "matrix", "--store", store, "--cell", "ev-c", "cp-1", "--json", str(tmp_path / "cell.json")
+    )
     assert code == 0, out
     assert "ev-c × cp-1" in out and "Heartbeat every 120 s, expected 60 s" in out
     assert "evidence:" in out and "test_heartbeat.jsonl" in out
@@ -120,7 +137,10 @@ def test_cell_drill_down(reports: Path, tmp_path: Path) -> None:
     detail = json.loads((tmp_path / "cell.json").read_text(encoding="utf-8"))
     first = detail["tests"][0]
     assert (first["name"], first["verdict"], first["charger_firmware"]) == (
-        "test_heartbeat", "failed", "1.1")
+        "test_heartbeat",
+        "failed",
+        "1.1",
+    )
     assert [h["verdict"] for h in first["history"]] == ["passed"]
 
     code, out = run_cli("matrix", "--store", store, "--cell", "ev-z", "cp-1")
@@ -130,14 +150,30 @@ def test_cell_drill_down(reports: Path, tmp_path: Path) -> None:
 def test_diffs_exit_non_zero_on_regressions(reports: Path, tmp_path: Path) -> None:
     store = str(reports / "results.db")
     run_cli("import", str(reports), "--store", store)
-    code, out = run_cli("matrix", "--store", store, "--diff-firmware", "cp-1", "1.0", "1.1",
-                        "--json", str(tmp_path / "d.json"), "--markdown", str(tmp_path / "d.md"),
-                        "--csv", str(tmp_path / "d.csv"), "--html", str(tmp_path / "d.html"))
+    code, out = run_cli(
+        "matrix",
+        "--store",
+        store,
+        "--diff-firmware",
+        "cp-1",
+        "1.0",
+        "1.1",
+        "--json",
+        str(tmp_path / "d.json"),
+        "--markdown",
+        str(tmp_path / "d.md"),
+        "--csv",
+        str(tmp_path / "d.csv"),
+        "--html",
+        str(tmp_path / "d.html"),
+    )
     assert code == 1, out
     assert "regression: 2" in out and "fix: 1" in out
     data = json.loads((tmp_path / "d.json").read_text(encoding="utf-8"))
     assert sorted((e["ev"], e["name"]) for e in data["entries"] if e["change"] == "regression") == [
-        ("ev-a", "test_tx_profile"), ("ev-c", "test_heartbeat")]
+        ("ev-a", "test_tx_profile"),
+        ("ev-c", "test_heartbeat"),
+    ]
     assert "## Regressions" in (tmp_path / "d.md").read_text(encoding="utf-8")
     assert (tmp_path / "d.csv").read_text(encoding="utf-8").count("\nregression,") == 2
     assert 'data-change="regression"' in (tmp_path / "d.html").read_text(encoding="utf-8")
@@ -145,8 +181,7 @@ def test_diffs_exit_non_zero_on_regressions(reports: Path, tmp_path: Path) -> No
     # cp-2 never changed firmware; runs 2 -> 3 share no pairing: no regressions, exit 0
     code, out = run_cli("matrix", "--store", store, "--diff", RUNS[1].run_id[:12], "latest~1")
     assert code == 0 and "No regressions" in out
-    code, out = run_cli("matrix", "--store", store, "--diff", "latest~3", "latest",
-                        "--ev", "ev-b")
+    code, out = run_cli("matrix", "--store", store, "--diff", "latest~3", "latest", "--ev", "ev-b")
     assert code == 0 and "fix: 1" in out
 
     code, out = run_cli("matrix", "--store", store, "--diff-firmware", "cp-1", "1.0", "7.7")

@@ -104,7 +104,7 @@ def test_firmware_diff_names_exactly_the_regressions(
 ) -> None:
     _import_all(store, campaign)
     diff = _firmware_diff(store, "cp-1", "1.0", "1.1")
-    named = lambda change: {(e.ev, e.name) for e in diff.of(change)}  # noqa: E731
+    named = lambda change: {(e.ev, e.name) for e in diff.of(change)}
     assert named(Change.REGRESSION) == EXPECTED_FIRMWARE_REGRESSIONS
     assert named(Change.FIX) == EXPECTED_FIRMWARE_FIXES
     assert named(Change.NEW) == EXPECTED_FIRMWARE_NEW
@@ -195,8 +195,15 @@ def test_results_survive_both_engines_unchanged(store: ResultStore, tmp_path: Pa
     odd = "NUL\x00 byte, «quotes» ✘, lone \ud800 surrogate, 100% 'q' ?"
     journal = Journal.open(tmp_path / "runs" / "r-odd", {"lab": "L?%"})
     journal.record(
-        ResultRecord(test_id="t.py::test_odd[x?]", name="test_odd", verdict="failed",
-                     message=odd, duration_s=float("nan"), evidence=["a b/c%.json"], wall_s=5.5)
+        ResultRecord(
+            test_id="t.py::test_odd[x?]",
+            name="test_odd",
+            verdict="failed",
+            message=odd,
+            duration_s=float("nan"),
+            evidence=["a b/c%.json"],
+            wall_s=5.5,
+        )
     )
     journal.close()
     assert store.import_journal(journal.path).ok
@@ -215,14 +222,21 @@ def test_filters(store: ResultStore, campaign: list[Path]) -> None:
         return {(r.ev, r.charger, r.charger_firmware) for r in store.results(filt)}
 
     assert {r.suite for r in store.results(ResultFilter(suites=["ocpp"]))} == {
-        "ocpp/provisioning", "ocpp/smart_charging", "ocpp/remote", "ocpp/meter"
+        "ocpp/provisioning",
+        "ocpp/smart_charging",
+        "ocpp/remote",
+        "ocpp/meter",
     }
     assert {r.suite for r in store.results(ResultFilter(suites=["ocpp/meter/"]))} == {"ocpp/meter"}
     assert store.results(ResultFilter(suites=["ocp"])) == []
-    assert names(ResultFilter(evs=["ev-c"], chargers=["cp-1"])) == {("ev-c", "cp-1", "1.0"),
-                                                                    ("ev-c", "cp-1", "1.1")}
+    assert names(ResultFilter(evs=["ev-c"], chargers=["cp-1"])) == {
+        ("ev-c", "cp-1", "1.0"),
+        ("ev-c", "cp-1", "1.1"),
+    }
     assert names(ResultFilter(firmware=["1.1"])) == {
-        ("ev-a", "cp-1", "1.1"), ("ev-b", "cp-1", "1.1"), ("ev-c", "cp-1", "1.1")
+        ("ev-a", "cp-1", "1.1"),
+        ("ev-b", "cp-1", "1.1"),
+        ("ev-c", "cp-1", "1.1"),
     }
     # CHARGER=FW narrows that charger only
     pinned = names(ResultFilter(firmware=["cp-1=1.0"]))
@@ -240,7 +254,11 @@ def test_runs_and_devices_are_recorded(store: ResultStore, campaign: list[Path])
     assert [r.run_id for r in runs] == [p.run_id for p in RUNS]
     last = runs[-1]
     assert (last.lab, last.host, last.stations, last.status) == (
-        "synthetic-lab", "runner-2", ["st-2"], "completed")
+        "synthetic-lab",
+        "runner-2",
+        ["st-2"],
+        "completed",
+    )
     assert last.project_version == "0.1.0" and last.started_wall_s == T0 + 4 * 86400
     assert last.ended_wall_s is not None and last.ended_wall_s >= last.started_wall_s
     assert last.chargers == {"cp-1": "1.1", "cp-2": "2.3"}
@@ -304,9 +322,7 @@ def test_concurrent_imports_into_one_sqlite_file(tmp_path: Path) -> None:
         assert len(check.results()) == 54
 
 
-def test_import_run_uses_the_default_store(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_import_run_uses_the_default_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(STORE_ENV, raising=False)
     output = tmp_path / "reports"
     journal = write_run(output, 0)
