@@ -72,8 +72,8 @@ def render_cell_detail(detail: CellDetail) -> RenderableType:
         if r.verdict is Verdict.ERROR:
             line.append(" [bench error: the device was not judged]", style="magenta")
         parts.append(line)
-        if r.message:
-            parts.append(Text(f"    {r.message}", style=RICH_STYLE[r.verdict]))
+        for message_line in r.message.strip().splitlines():
+            parts.append(Text(f"    {message_line}", style=RICH_STYLE[r.verdict]))
         for path in r.evidence:
             exists = "" if Path(path).exists() else " [dim](not on this machine)[/dim]"
             parts.append(

@@ -55,6 +55,12 @@ def _header(diff: Diff) -> str:
     return f"Run diff: {diff.before_label} -> {diff.after_label}"
 
 
+def _first_line(message: str) -> str:
+    """The first line of a message (pytest's assertion detail follows on the next lines)."""
+    stripped = message.strip()
+    return stripped.splitlines()[0] if stripped else ""
+
+
 def _note(entry: DiffEntry) -> str:
     if entry.change is Change.REGRESSION and entry.verdict_after() is Verdict.ERROR:
         return "bench error: device not judged, re-run"
@@ -87,7 +93,7 @@ def render_diff(diff: Diff, *, show_unchanged: bool = False) -> RenderableType:
             if entry.testcase_id:
                 name.append(f"{entry.testcase_id} ", style="bold")
             name.append(entry.name)
-            reason = Text(entry.after.message if entry.after else "", style="dim")
+            reason = Text(_first_line(entry.after.message if entry.after else ""), style="dim")
             note = _note(entry)
             if note:
                 reason = Text(f"[{note}] ", style="magenta") + reason
@@ -123,7 +129,7 @@ def render_diff_markdown(diff: Diff, *, show_unchanged: bool = False) -> str:
         for e in entries:
             before = e.verdict_before()
             after = e.verdict_after()
-            reason = (e.after.message if e.after else "") or ""
+            reason = _first_line(e.after.message if e.after else "")
             note = _note(e)
             reason = f"[{note}] {reason}".strip() if note else reason
             lines.append(

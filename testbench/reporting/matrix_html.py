@@ -41,7 +41,7 @@ def _css() -> str:
         ".summary{font-weight:bold;font-size:1.1em;white-space:nowrap}",
         "details{text-align:left;margin-top:.3em;font-size:.85em}",
         "details ul{margin:.3em 0;padding-left:1.2em}",
-        ".reason{color:#444}",
+        ".reason{color:#444;white-space:pre-line}",
         ".tc{font-family:ui-monospace,monospace}",
         ".legend span{display:inline-block;padding:.15em .5em;margin:.2em;border:1px solid #bbb}",
         ".problems{color:#a15c00}",
