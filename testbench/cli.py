@@ -102,10 +102,13 @@ def _finish(console: Console, observer: _RunObserver, lab: Any, run_id: str, cod
         matrix = matrix_from_journals([journal])
         console.print(render_matrix(matrix))
         console.print(render_failures(matrix))
-        console.print(f"journal: {journal}\nmatrix:  {lab.output_dir / 'matrix.html'}\n"
+        imported = getattr(bench, "import_report", None) if bench is not None else None
+        if imported is not None:
+            console.print(escape(imported.summary()))
+        console.print(f"journal: {journal}\nmatrix:  {lab.output_dir / 'matrix.html'} "
+                      "(all runs: `testbench matrix`)\n"
                       f"allure:  {lab.output_dir / 'allure-results'} "
-                      "(view with `allure serve` if the Allure command-line tool is installed)",
-                      highlight=False)
+                      "(build the HTML report with `testbench report`)", highlight=False)
     if code == pytest.ExitCode.OK:
         return EXIT_OK
     if code == pytest.ExitCode.TESTS_FAILED:
@@ -168,8 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim.set_defaults(func=cmd_sim)
 
     from testbench import cli_instruments
+    from testbench.cli_matrix import register as register_results_commands
 
     cli_instruments.register(sub)
+    register_results_commands(sub)
     return parser
 
 

@@ -64,6 +64,7 @@ class BenchSession:
         self.bench_items = 0
         self.start_error: BaseException | None = None
         self.collection_errors: list[str] = []
+        self.import_report: Any = None
         self._old_sigterm: Any = None
 
     # ------------------------------------------------------------------ the lab
@@ -228,6 +229,9 @@ class BenchSession:
                                     "interrupted": session.shouldstop is not False
                                     or int(exitstatus) == 2})
                 self._write_reports(session)
+                from testbench.results.store import import_run
+
+                self.import_report = import_run(self.lab.output_dir, self.journal.path)
 
     def _write_reports(self, session: pytest.Session) -> None:
         from testbench.reporting.allure_env import write_categories, write_environment
