@@ -269,8 +269,8 @@ def _mismatches(ref: list[tuple[float, float, float | None]],
                 rep: list[tuple[float, float, float | None]], lo: float, hi: float,
                 tol_s: float, equal: Callable[[float, float], bool],
                 missing_is_wrong: bool) -> list[tuple[float, float, float | None, float | None]]:
-    """Stretches of [lo, hi) where the reported value matches no reference value within
-    ``tol_s``. A reference None accepts anything; a reported None (value not stated) is
+    """Stretches of [lo, hi) where the reported value differs from the reference and is not
+    explained by a reference value within ``tol_s``. A reference None accepts anything; a reported None (value not stated) is
     wrong only when ``missing_is_wrong``."""
     cuts = sorted({lo, hi} | {x for s, e, _ in ref + rep for x in (s, e) if lo < x < hi})
     found: list[tuple[float, float, float | None, float | None]] = []
@@ -290,13 +290,14 @@ def _mismatches(ref: list[tuple[float, float, float | None]],
             continue
         cover = sorted((max(s - tol_s, a), min(e + tol_s, b)) for s, e, val in ref
                        if (val is None or equal(val, v)) and s - tol_s < b and e + tol_s > a)
-        cursor = a
+        # The tolerance excuses a shifted boundary, not a wrong period: if anything of the
+        # stretch stays unexplained, the whole stretch where the values differ is reported.
+        cursor, unexplained = a, False
         for x, y in cover:
-            if x > cursor + _TINY_S:
-                found.append((cursor, x, r, v))
+            unexplained = unexplained or x > cursor + _TINY_S
             cursor = max(cursor, y)
-        if cursor < b - _TINY_S:
-            found.append((cursor, b, r, v))
+        if unexplained or cursor < b - _TINY_S:
+            found.append((a, b, r, v))
     merged: list[tuple[float, float, float | None, float | None]] = []
     for a, b, r, v in found:
         if merged and math.isclose(merged[-1][1], a, abs_tol=_TINY_S) \

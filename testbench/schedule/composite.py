@@ -16,8 +16,10 @@ charging profile purposes", as quoted by public implementations):
   falling through to station-wide evse 0 ones, see ``Rules``). It is capped, by taking the
   minimum, by ChargingStationMaxProfile (evse 0) and ChargingStationExternalConstraints
   (evse 0: station-wide; evse N: that EVSE). 2.1 LocalGeneration is added on top (verify).
-- Whole station (evse 0): the sum of every EVSE's limit, capped by the station-wide
-  profiles ("expected consumption for the grid connection").
+- Whole station (evse 0): the sum over the EVSEs of each one's session limit capped by its
+  own external constraints (its rating where nothing applies; one unlimited EVSE makes the
+  sum unlimited), capped once by the station-wide profiles ("expected consumption for the
+  grid connection"; 1.6: ChargePointMaxProfile "is the limit for all connectors combined").
 - Nothing applies: the EVSE's rating ``Supply.evse_max_a`` or ``None`` (no limit).
 
 Units: A is per phase, W the total of all phases; P = V * I * phases with ``Supply.voltage_v``
@@ -374,9 +376,11 @@ class _Model:
             return self._leading(own, evse_id, t) or self._leading(station, evse_id, t)
         return self._leading(own + station, evse_id, t)
 
-    def _caps(self, evse_id: int, t: float) -> list[_Lead]:
-        leads = [self._leading(self._of(Purpose.STATION_MAX, (0,)), evse_id, t),
-                 self._leading(self._of(Purpose.EXTERNAL, (0,)), evse_id, t)]
+    def _caps(self, evse_id: int, t: float, station_wide: bool = True) -> list[_Lead]:
+        leads = []
+        if station_wide:
+            leads += [self._leading(self._of(Purpose.STATION_MAX, (0,)), evse_id, t),
+                      self._leading(self._of(Purpose.EXTERNAL, (0,)), evse_id, t)]
         if evse_id > 0:
             leads.append(self._leading(self._of(Purpose.EXTERNAL, (evse_id,)), evse_id, t))
         return [lead for lead in leads if lead is not None]
@@ -426,10 +430,13 @@ class _Model:
                                phase_to_use=phase_to_use, discharge_limit=discharge,
                                setpoint=setpoint)
 
-    def evse_value(self, evse_id: int, t: float, unit: RateUnit,
-                   offset_s: float) -> CompositePeriod:
+    def evse_value(self, evse_id: int, t: float, unit: RateUnit, offset_s: float,
+                   station_caps: bool = True) -> CompositePeriod:
+        """One EVSE; without ``station_caps`` when it is a term of the station's sum (the
+        station-wide caps then bound the sum once)."""
         session = self._session_lead(evse_id, t)
-        leads = ([session] if session is not None else []) + self._caps(evse_id, t)
+        leads = ([session] if session is not None else []) + self._caps(evse_id, t,
+                                                                        station_caps)
         generation = self._leading(self._of(Purpose.LOCAL_GENERATION, (evse_id,)), evse_id, t)
         return self._combine(leads, unit, offset_s, [], generation, session, use_rating=True)
 
@@ -437,7 +444,8 @@ class _Model:
         caps = [lead for lead in (self._leading(self._of(Purpose.STATION_MAX, (0,)), 0, t),
                                   self._leading(self._of(Purpose.EXTERNAL, (0,)), 0, t))
                 if lead is not None]
-        per_evse = [self.evse_value(e, t, unit, offset_s) for e in self.evse_ids]
+        per_evse = [self.evse_value(e, t, unit, offset_s, station_caps=False)
+                    for e in self.evse_ids]
         extra: list[CompositePeriod] = []
         if per_evse:
             limits = [p.limit for p in per_evse]

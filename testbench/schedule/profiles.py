@@ -302,6 +302,33 @@ def parse_set_charging_profile(payload: Mapping[str, Any], version: str,
     return InstalledProfile(profile=profile, evse_id=evse_id, installed_at_s=installed_at_s)
 
 
+def parse_remote_start_profile(payload: Mapping[str, Any], version: str,
+                               evse_id: int | None = None,
+                               installed_at_s: float | None = None) -> InstalledProfile:
+    """The TxProfile of a 1.6 RemoteStartTransaction / 2.x RequestStartTransaction request.
+
+    It has no transactionId yet and applies to the transaction it starts, on the request's
+    connectorId / evseId (or ``evse_id`` when the charger chose one).
+    """
+    _check_version(version)
+    root = "RemoteStartTransaction" if version == "1.6" else "RequestStartTransaction"
+    obj = _mapping(payload, root)
+    if "chargingProfile" not in obj:
+        raise _missing(root, "chargingProfile")
+    profile = parse_charging_profile(obj["chargingProfile"], version,
+                                     path=f"{root}.chargingProfile")
+    if profile.purpose is not Purpose.TX:
+        raise ProfileError(f"{root}.chargingProfile.chargingProfilePurpose",
+                           f"is {wire_purpose(profile.purpose, version)}; a remote start "
+                           "carries a TxProfile", "send purpose TxProfile")
+    key = "connectorId" if version == "1.6" else "evseId"
+    chosen = _opt_int(obj, key, root) if evse_id is None else evse_id
+    if chosen is None or chosen <= 0:
+        raise ProfileError(f"{root}.{key}", "names no EVSE the transaction runs on",
+                           "pass evse_id= with the EVSE the charger started it on")
+    return InstalledProfile(profile=profile, evse_id=chosen, installed_at_s=installed_at_s)
+
+
 def check_placement(profile: ChargingProfile, evse_id: int, path: str = "evseId") -> None:
     """Check where a profile may be installed (1.6 §3.13.1; 2.0.1 K01.FR.03/16/38 (verify))."""
     name = wire_purpose(profile.purpose, profile.version)
