@@ -34,12 +34,14 @@ from testbench.csms.frames import CALL, CALLERROR, CALLRESULT, CALLRESULTERROR, 
 from testbench.csms.messages import CallErrorInfo, CallOutcome
 from testbench.csms.session import ChargerSession
 from testbench.errors import BenchError
+from testbench.redact import redact_text
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Any, dict[str, Any]], dict[str, Any]]
 
 _MAX_REMEMBERED_IDS = 256
+_YIELD_EVERY_FRAMES = 8  # a flooding charger must not starve the others on the loop
 
 
 def answers(action: str) -> Callable[[Handler], Handler]:
@@ -99,13 +101,18 @@ class OcppConnection:
         self._orphans: OrderedDict[str, str] = OrderedDict()  # timed-out call id -> action
         self._raw_calls: OrderedDict[str, str] = OrderedDict()  # send_raw CALL id -> action
         self._answered: OrderedDict[str, str] = OrderedDict()  # inbound call id -> action
+        self._frame_bytes = 0  # size of the inbound frame being handled
 
     # ------------------------------------------------------------ receive loop
     async def start(self) -> None:
         """Serve the connection until it closes (replaces ocpp's receive loop)."""
+        handled = 0
         try:
             async for data in self.ws:
                 await self.route_message(data)
+                handled += 1
+                if handled % _YIELD_EVERY_FRAMES == 0:
+                    await asyncio.sleep(0)
         except ConnectionClosed:
             pass
         finally:
@@ -118,6 +125,7 @@ class OcppConnection:
     async def route_message(self, raw_msg: str | bytes) -> None:
         """Handle one inbound frame; never raises (a bad frame must not end the session)."""
         wall = time.time()
+        self._frame_bytes = len(raw_msg)
         self.session.trace.frame("in", raw_msg, wall)
         try:
             parsed = frames.parse(raw_msg, self.version)
@@ -134,7 +142,8 @@ class OcppConnection:
         except ConnectionClosed:
             pass
         except Exception:  # a bench bug must not kill the charger's session
-            log.exception("%s: failed to handle frame %r", self.session.id, raw_msg)
+            shown = raw_msg[:2000] if isinstance(raw_msg, str) else repr(raw_msg[:2000])
+            log.exception("%s: failed to handle frame %s", self.session.id, redact_text(shown))
             self.session.trace.event("bench_error", detail="exception while handling a frame; "
                                      "see the bench log")
 
@@ -144,7 +153,7 @@ class OcppConnection:
         pending = self._pending.pop(problem.unique_id, None) if is_reply else None
         action = pending.action if pending else ""
         text = raw if isinstance(raw, str) else raw.decode("utf-8", errors="replace")
-        self.session.record(action=action, payload={}, unique_id=problem.unique_id,
+        self._record_in(action=action, payload={}, unique_id=problem.unique_id,
                             direction="in", kind="malformed", wall_s=wall,
                             problem=problem.description, raw=text)
         if pending is not None and not pending.future.done():
@@ -160,13 +169,22 @@ class OcppConnection:
             kind: Problem = ("not_supported" if action in self.known_actions
                              else "not_implemented")
             code = error_code(self.version, kind)
-            self.session.record(action=action, payload=payload, unique_id=uid, direction="in",
+            self._record_in(action=action, payload=payload, unique_id=uid, direction="in",
                                 kind="call", wall_s=wall)
             await self._send_error(uid, code, f"{DESCRIPTIONS[code]}: {action}", action)
             return
-        problem = schemas.check(self.version, action, "request", payload)
+        try:
+            problem = schemas.check(self.version, action, "request", payload)
+        except Exception:  # answer InternalError rather than nothing
+            log.exception("%s: schema check of %s failed", self.session.id, action)
+            self._record_in(action=action, payload=payload, unique_id=uid, direction="in",
+                                kind="call", wall_s=wall,
+                                problem="the bench could not check this payload")
+            code = error_code(self.version, "internal")
+            await self._send_error(uid, code, DESCRIPTIONS[code], action)
+            return
         if problem is not None:
-            self.session.record(action=action, payload=payload, unique_id=uid, direction="in",
+            self._record_in(action=action, payload=payload, unique_id=uid, direction="in",
                                 kind="call", wall_s=wall, problem=problem.description)
             await self._send_error(uid, error_code(self.version, problem.problem),
                                    problem.description, action)
@@ -175,18 +193,18 @@ class OcppConnection:
             with self.session.cond:
                 reply = handler(self, payload)
         except CallErrorReply as exc:
-            self.session.record(action=action, payload=payload, unique_id=uid, direction="in",
+            self._record_in(action=action, payload=payload, unique_id=uid, direction="in",
                                 kind="call", wall_s=wall)
             await self._send_error(uid, exc.code, exc.description, action, exc.details)
             return
         except Exception:
             log.exception("%s: default answer to %s failed", self.session.id, action)
-            self.session.record(action=action, payload=payload, unique_id=uid, direction="in",
+            self._record_in(action=action, payload=payload, unique_id=uid, direction="in",
                                 kind="call", wall_s=wall)
             code = error_code(self.version, "internal")
             await self._send_error(uid, code, DESCRIPTIONS[code], action)
             return
-        self.session.record(action=action, payload=payload, unique_id=uid, direction="in",
+        self._record_in(action=action, payload=payload, unique_id=uid, direction="in",
                             kind="call", wall_s=wall, reply=reply)
         self._remember(self._answered, uid, action)
         await self._send_text(frames.encode_result(uid, reply), action=action, payload=reply,
@@ -210,10 +228,10 @@ class OcppConnection:
             if problem is None and action:
                 found = schemas.check(self.version, action, "response", frame.payload)
                 problem = found.description if found else None
-            self.session.record(action=action, payload=frame.payload, unique_id=uid,
+            self._record_in(action=action, payload=frame.payload, unique_id=uid,
                                 direction="in", kind="result", wall_s=wall, problem=problem)
         else:
-            self.session.record(action=action, payload={}, unique_id=uid, direction="in",
+            self._record_in(action=action, payload={}, unique_id=uid, direction="in",
                                 kind="error", wall_s=wall, error_code=frame.error_code,
                                 error_description=frame.error_description,
                                 error_details=frame.error_details, problem=problem)
@@ -222,23 +240,27 @@ class OcppConnection:
 
     def _on_send(self, frame: frames.Frame, wall: float) -> None:
         problem = schemas.check(self.version, frame.action, "send", frame.payload)
-        self.session.record(action=frame.action, payload=frame.payload,
+        self._record_in(action=frame.action, payload=frame.payload,
                             unique_id=frame.unique_id, direction="in", kind="send", wall_s=wall,
                             problem=problem.description if problem else None)
 
     def _on_result_error(self, frame: frames.Frame, wall: float) -> None:
         action = self._answered.get(frame.unique_id, "")
-        self.session.record(action=action, payload={}, unique_id=frame.unique_id,
+        self._record_in(action=action, payload={}, unique_id=frame.unique_id,
                             direction="in", kind="result_error", wall_s=wall,
                             error_code=frame.error_code,
                             error_description=frame.error_description,
                             error_details=frame.error_details,
                             problem=None if action else "no CALLRESULT with this unique id")
 
+    def _record_in(self, **fields: Any) -> None:
+        """Record an inbound message (its size is the frame being handled)."""
+        self.session.record(size_bytes=self._frame_bytes, **fields)
+
     # ------------------------------------------------------------------ sending
     async def _send_text(self, text: str, **message: Any) -> None:
         wall = time.time()
-        self.session.record(direction="out", wall_s=wall, **message)
+        self.session.record(direction="out", wall_s=wall, size_bytes=len(text), **message)
         self.session.trace.frame("out", text, wall)
         await self.ws.send(text)
 
@@ -258,7 +280,7 @@ class OcppConnection:
         if isinstance(parsed, frames.FrameProblem):
             self.session.record(action="", payload={}, unique_id=parsed.unique_id,
                                 direction="out", kind="malformed", wall_s=wall,
-                                problem=parsed.description, raw=text)
+                                problem=parsed.description, raw=text, size_bytes=len(text))
         else:
             kind = {CALL: "call", CALLRESULT: "result", CALLERROR: "error", SEND: "send",
                     CALLRESULTERROR: "result_error"}[parsed.type_id]
@@ -268,7 +290,8 @@ class OcppConnection:
                                 unique_id=parsed.unique_id, direction="out", kind=kind,
                                 wall_s=wall, error_code=parsed.error_code or None,
                                 error_description=parsed.error_description or None,
-                                error_details=parsed.error_details, raw=text)
+                                error_details=parsed.error_details, raw=text,
+                                size_bytes=len(text))
         self.session.trace.frame("out", text, wall)
         try:
             await self.ws.send(text)

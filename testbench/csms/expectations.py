@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from testbench.csms.messages import Message
+from testbench.redact import redact_payload
 
 Where = Callable[[dict[str, Any]], bool]
 
@@ -90,7 +91,7 @@ def summarize(messages: list[Message], mark_lab_s: float, limit: int = 3,
     lines = []
     for msg in shown:
         rel = msg.lab_s - mark_lab_s
-        body = json.dumps(msg.payload, separators=(",", ":"), default=str)
+        body = json.dumps(redact_payload(msg.payload), separators=(",", ":"), default=str)
         if len(body) > max_chars:
             body = body[: max_chars - 3] + "..."
         line = f"  [{rel:+.2f} lab s] {body}"

@@ -88,6 +88,9 @@ class Csms:
         unknown = sorted(set(self.central.unknown_attempts))
         hint = (f"\nconnection attempts with unknown identities: {', '.join(unknown)}"
                 if unknown else "")
+        tls = list(self.central.tls_failures)[-3:]
+        if tls:
+            hint += "\nrecent failed TLS handshakes: " + "; ".join(tls)
         raise BenchError(
             f"{len(missing)} of {len(ids)} charger(s) did not connect to the central system "
             f"within {within_s:g} lab s:\n" + "\n".join(lines) + hint +

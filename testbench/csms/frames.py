@@ -18,6 +18,9 @@ from testbench.csms.errorcodes import Problem, clip, error_code
 
 CALL, CALLRESULT, CALLERROR, CALLRESULTERROR, SEND = 2, 3, 4, 5, 6
 UNREADABLE_ID = "-1"
+MAX_NESTING = 64
+"""Deepest JSON nesting accepted (OCPP payloads need about 10 levels; deeper frames would
+make recursive consumers such as ``copy.deepcopy`` fail)."""
 
 _TYPES_BY_VERSION = {
     "1.6": {CALL, CALLRESULT, CALLERROR},
@@ -63,6 +66,9 @@ def parse(data: str | bytes, version: str) -> Frame | FrameProblem:
         msg = json.loads(data, parse_constant=_reject_constant)
     except ValueError as exc:
         return _problem(version, "not_json", f"frame is not valid JSON: {exc}", UNREADABLE_ID)
+    except RecursionError:
+        return _problem(version, "not_json", "frame is nested too deeply to parse",
+                        UNREADABLE_ID)
     if not isinstance(msg, list) or not msg:
         return _problem(version, "not_array",
                         f"frame is a JSON {type(msg).__name__}, not a non-empty array",
@@ -75,6 +81,10 @@ def parse(data: str | bytes, version: str) -> Frame | FrameProblem:
                         f"message type id {type_id!r} is not defined in OCPP {version}",
                         unique_id if unique_id is not None else UNREADABLE_ID)
     is_request = type_id in (CALL, SEND)
+    if _too_deep(data, msg):
+        return _problem(version, "format", f"frame is nested deeper than {MAX_NESTING} levels",
+                        unique_id if unique_id is not None else UNREADABLE_ID,
+                        reply=type_id == CALL, type_id=type_id)
     if unique_id is None:
         got = repr(msg[1]) if len(msg) > 1 else "nothing"
         return _problem(version, "bad_unique_id",
@@ -96,6 +106,21 @@ def parse(data: str | bytes, version: str) -> Frame | FrameProblem:
                         "expected", unique_id, reply=False, type_id=type_id)
     return Frame(type_id, unique_id, error_code=msg[2], error_description=msg[3],
                  error_details=msg[4])
+
+
+def _too_deep(text: str, msg: Any) -> bool:
+    if text.count("[") + text.count("{") <= MAX_NESTING:
+        return False  # cheap: not enough brackets to nest that deep
+    stack: list[tuple[Any, int]] = [(msg, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_NESTING:
+            return True
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values() if isinstance(v, dict | list))
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value if isinstance(v, dict | list))
+    return False
 
 
 def _reject_constant(name: str) -> Any:

@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from testbench.redact import redact_payload, redact_text
+
 Direction = Literal["in", "out"]
 Kind = Literal["call", "result", "error", "send", "result_error", "malformed"]
 
@@ -51,14 +53,15 @@ class Message:
         return self.kind in ("call", "send")
 
     def describe(self, max_chars: int = 300) -> str:
-        """A one-line human summary: kind, action, payload or error (truncated)."""
+        """A one-line human summary: kind, action, payload or error (truncated, secrets
+        redacted: it ends up in verdicts and reports)."""
         arrow = "<-" if self.direction == "in" else "->"
         if self.kind in ("error", "result_error"):
-            body = f"{self.error_code}: {self.error_description}"
+            body = redact_text(f"{self.error_code}: {self.error_description}")
         elif self.kind == "malformed":
-            body = f"{self.problem}: {self.raw!r}"
+            body = f"{self.problem}: {redact_text(self.raw or '')!r}"
         else:
-            body = json.dumps(self.payload, separators=(",", ":"), default=str)
+            body = json.dumps(redact_payload(self.payload), separators=(",", ":"), default=str)
         text = f"{arrow} {self.kind.upper()} {self.action or '?'} {body}"
         if self.problem and self.kind != "malformed":
             text += f" [invalid: {self.problem}]"

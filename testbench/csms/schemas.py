@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import decimal
 import json
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -24,6 +25,7 @@ from testbench.csms.errorcodes import Problem
 SchemaKind = Literal["request", "response", "send"]
 
 _SCHEMA_ROOT = Path(ocpp.__file__).parent
+_ACTION_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{0,63}")
 _VERSION_DIRS = {"1.6": "v16", "2.0.1": "v201", "2.1": "v21"}
 
 _OCCURRENCE = {"required", "minItems", "maxItems", "minProperties", "maxProperties"}
@@ -82,8 +84,10 @@ def has_schema(version: str, action: str, kind: SchemaKind) -> bool:
 def check(version: str, action: str, kind: SchemaKind, payload: Any) -> SchemaProblem | None:
     """Validate ``payload``; ``None`` when valid, else what is wrong and where.
 
-    An action without a schema is reported as ``not_implemented``.
+    An action without a schema (or not an action name at all) is ``not_implemented``.
     """
+    if not _ACTION_NAME.fullmatch(action):
+        return SchemaProblem("not_implemented", f"{action[:80]!r} is not an OCPP action name")
     checker = _checker(version, action, kind)
     if checker is None:
         return SchemaProblem("not_implemented",

@@ -49,7 +49,7 @@ class ChargerSession:
     def __init__(self, spec: ChargerSpec, settings: CsmsSettings, clock: LabClock,
                  trace: ChargerTrace, transaction_ids: Iterator[int],
                  boot_retry_interval_s: int = DEFAULT_RETRY_INTERVAL_S,
-                 max_messages: int = 200_000) -> None:
+                 max_messages: int = 200_000, max_bytes: int = 64 * 2**20) -> None:
         self.id = spec.id
         self.spec = spec
         self.settings = settings
@@ -64,7 +64,10 @@ class ChargerSession:
         self.history: list[ConnectionRecord] = []
         self._boot_retry_interval_s = boot_retry_interval_s
         self._max_messages = max(1000, max_messages)
+        self._max_bytes = max(2**20, max_bytes)
         self._log: list[Message] = []
+        self._sizes: list[int] = []  # frame bytes of each message in _log
+        self._log_bytes = 0
         self._log_base = 0  # seq of self._log[0]
         self._next_seq = 0
         self.mark_seq = 0
@@ -74,19 +77,46 @@ class ChargerSession:
 
     # ------------------------------------------------------------------ messages
     def record(self, **fields: Any) -> Message:
-        """Append a message to the log (event loop thread) and wake waiting expectations."""
+        """Append a message to the log (event loop thread) and wake waiting expectations.
+
+        ``size_bytes`` (the frame's length) counts against the log's byte bound; the log
+        keeps the newest messages within ``max_messages`` and ``max_bytes``.
+        """
+        size = int(fields.pop("size_bytes", 0) or 0)
         with self.cond:
             wall = fields.pop("wall_s", None) or time.time()
             msg = Message(wall_s=wall, lab_s=self.clock.to_lab(wall), charger=self.id,
                           seq=self._next_seq, **fields)
             self._next_seq += 1
             self._log.append(msg)
-            if len(self._log) > self._max_messages:
-                drop = len(self._log) // 2
-                del self._log[:drop]
-                self._log_base += drop
+            self._sizes.append(size)
+            self._log_bytes += size
+            if len(self._log) > self._max_messages or self._log_bytes > self._max_bytes:
+                self._trim()
             self.cond.notify_all()
         return msg
+
+    def _trim(self) -> None:
+        """Drop the oldest messages: down to half the count bound, 3/4 of the byte bound."""
+        drop = max(0, len(self._log) - self._max_messages // 2)
+        if len(self._log) <= self._max_messages:
+            drop = 0
+        freed = sum(self._sizes[:drop])
+        target = self._max_bytes * 3 // 4
+        while self._log_bytes - freed > target and drop < len(self._log) - 1:
+            freed += self._sizes[drop]
+            drop += 1
+        if drop:
+            del self._log[:drop]
+            del self._sizes[:drop]
+            self._log_bytes -= freed
+            self._log_base += drop
+
+    @property
+    def log_size(self) -> tuple[int, int]:
+        """(messages, frame bytes) held in the log now."""
+        with self.cond:
+            return len(self._log), self._log_bytes
 
     def messages_since(self, seq: int) -> list[Message]:
         """Messages with ``seq >= seq`` still in the log (caller may hold ``cond``)."""

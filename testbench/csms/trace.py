@@ -5,7 +5,11 @@ for every websocket text frame exactly as sent or received, and ``"dir": "event"
 (``"event": "connected" | "closed" | "refused" | "call_timeout" | ...``) for what happens to
 the connection. Appending is cheap (memory only); a flusher task writes to disk every
 ``flush_interval_s`` (and ``close()`` writes the rest). Recent entries stay in memory for
-``ChargerTrace.since()``.
+``ChargerTrace.since()``, bounded in number and bytes.
+
+Secrets are redacted before anything is kept (``testbench.redact``): a frame holding a
+password or private key is stored redacted with ``"redacted": true``; every other frame
+exactly as it crossed the wire.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from testbench.clock import LabClock
+from testbench.redact import redact_frame, redact_text
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +53,16 @@ def trace_file_name(charger_id: str) -> str:
 class ChargerTrace:
     """The trace of one charger (all its connections)."""
 
-    def __init__(self, store: TraceStore, charger_id: str, recent: int) -> None:
+    def __init__(self, store: TraceStore, charger_id: str, recent: int,
+                 recent_bytes: int = 16 * 2**20) -> None:
         self.charger_id = charger_id
         self.path = store.trace_dir / trace_file_name(charger_id)
         self._store = store
         self._clock = store.clock
         self._lock = threading.Lock()
-        self._recent: deque[dict[str, Any]] = deque(maxlen=recent)
+        self._recent: deque[tuple[int, dict[str, Any]]] = deque(maxlen=recent)  # (bytes, e)
+        self._recent_bytes = 0
+        self._max_recent_bytes = recent_bytes
         self._pending: list[dict[str, Any]] = []
 
     def frame(self, direction: str, data: str | bytes, wall_s: float | None = None) -> None:
@@ -62,23 +70,31 @@ class ChargerTrace:
         wall = time.time() if wall_s is None else wall_s
         entry: dict[str, Any] = {"wall_s": wall, "lab_s": self._clock.to_lab(wall),
                                  "dir": direction, "charger": self.charger_id}
+        text, redacted = redact_frame(data)
+        entry["frame"] = text
         if isinstance(data, bytes):
-            entry["frame"] = data.decode("utf-8", errors="replace")
             entry["binary"] = True
-        else:
-            entry["frame"] = data
+        if redacted:
+            entry["redacted"] = True
         self._append(entry)
 
     def event(self, name: str, **fields: Any) -> None:
         """Record a connection event (connected, closed, refused, ...)."""
         wall = time.time()
+        safe = {k: redact_text(v) if isinstance(v, str) else v for k, v in fields.items()}
         entry = {"wall_s": wall, "lab_s": self._clock.to_lab(wall), "dir": "event",
-                 "charger": self.charger_id, "event": name, **fields}
+                 "charger": self.charger_id, "event": name, **safe}
         self._append(entry)
 
     def _append(self, entry: dict[str, Any]) -> None:
+        size = len(entry.get("frame", "")) + 200  # rough: the frame plus the entry's fields
         with self._lock:
-            self._recent.append(entry)
+            if len(self._recent) == self._recent.maxlen:
+                self._recent_bytes -= self._recent[0][0]
+            self._recent.append((size, entry))
+            self._recent_bytes += size
+            while self._recent_bytes > self._max_recent_bytes and len(self._recent) > 1:
+                self._recent_bytes -= self._recent.popleft()[0]
             if not self._pending:
                 self._store._mark_dirty(self)
             self._pending.append(entry)
@@ -87,7 +103,7 @@ class ChargerTrace:
         """Entries kept in memory with ``wall_s`` at or after the given wall time."""
         with self._lock:
             entries = list(self._recent)
-        return [dict(e) for e in entries if e["wall_s"] >= wall_s]
+        return [dict(e) for _, e in entries if e["wall_s"] >= wall_s]
 
     def take_pending(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -124,11 +140,14 @@ class TraceStore:
             self._dirty[trace.charger_id] = trace
 
     async def run_flusher(self) -> None:
-        """Flush every ``flush_interval_s`` until cancelled."""
+        """Flush every ``flush_interval_s`` until cancelled (a failed flush is logged)."""
         try:
             while True:
                 await asyncio.sleep(self.flush_interval_s)
-                self.flush()
+                try:
+                    self.flush()
+                except Exception:  # keep flushing: the next entries may be writable
+                    log.exception("OCPP trace flush failed")
         except asyncio.CancelledError:
             self.flush()
             raise
@@ -146,7 +165,8 @@ class TraceStore:
                     self._write(trace, entries)
 
     def _write(self, trace: ChargerTrace, entries: list[dict[str, Any]]) -> None:
-        text = "".join(json.dumps(e, ensure_ascii=False, separators=(",", ":")) + "\n"
+        text = "".join(json.dumps(e, ensure_ascii=False, separators=(",", ":"),
+                                  default=str) + "\n"
                        for e in entries)
         try:
             handle = self._handle(trace)
@@ -167,7 +187,8 @@ class TraceStore:
             oldest.close()
         self.trace_dir.mkdir(parents=True, exist_ok=True)
         mode = "a" if trace.charger_id in self._started else "w"
-        handle = open(trace.path, mode, encoding="utf-8")  # noqa: SIM115 - kept open (LRU)
+        handle = open(trace.path, mode, encoding="utf-8",  # noqa: SIM115 - kept open (LRU)
+                      errors="backslashreplace")
         self._started.add(trace.charger_id)
         self._files[trace.charger_id] = handle
         return handle
