@@ -10,6 +10,9 @@ import ssl
 import websockets
 from websockets.exceptions import InvalidHandshake, InvalidURI
 
+from testbench.errors import BenchError
+from testbench.redact import install_log_redaction
+from testbench.secrets import Secrets
 from testbench.sim.charger import REBOOT_DELAY_S, SimCharger
 
 log = logging.getLogger("testbench.sim")
@@ -24,19 +27,62 @@ def basic_auth_header(username: str, password: str) -> dict[str, str]:
     return {"Authorization": f"Basic {token}"}
 
 
-async def run_link(charger: SimCharger, url: str, *, ssl_context: ssl.SSLContext | None = None
-                   ) -> None:
-    """Keep ``charger`` connected to ``url`` until cancelled (backoff 0.5 .. 5 s wall)."""
+def load_secrets() -> Secrets:
+    """The run's secrets (environment, ``$TESTBENCH_SECRETS``); environment only if the
+    file is unusable (the error is logged; the central system will refuse what fails)."""
+    try:
+        return Secrets.load()
+    except BenchError as error:
+        log.error("%s", error)
+        return Secrets()
+
+
+def with_client_certificate(shared: ssl.SSLContext | None, charger_id: str,
+                            secrets: Secrets) -> ssl.SSLContext | None:
+    """Security profile 3: a context of this charger's own, trusting what ``shared`` trusts
+    and presenting the charger's client certificate from the secrets file."""
+    files = secrets.client_certificate(charger_id)
+    if shared is None or files is None:
+        log.error("%s: security profile 3 needs %s; connecting without a client certificate",
+                  charger_id, "a wss:// central system URL" if shared is None else
+                  f"client_cert/client_key under [chargers.{charger_id}] in the secrets file")
+        return shared
+    context = ssl.create_default_context()
+    context.check_hostname = shared.check_hostname
+    context.verify_mode = shared.verify_mode
+    trusted = shared.get_ca_certs(binary_form=True)
+    if trusted:
+        context.load_verify_locations(cadata=b"".join(trusted))
+    cert, key = files
+    try:
+        context.load_cert_chain(str(cert), str(key))
+    except (OSError, ssl.SSLError) as error:
+        log.error("%s: cannot load client certificate %s / %s: %s", charger_id, cert, key,
+                  error)
+    return context
+
+
+async def run_link(charger: SimCharger, url: str, *, ssl_context: ssl.SSLContext | None = None,
+                   secrets: Secrets | None = None) -> None:
+    """Keep ``charger`` connected to ``url`` until cancelled (backoff 0.5 .. 5 s wall).
+
+    Credentials come from ``secrets`` (default: environment and ``$TESTBENCH_SECRETS``):
+    the HTTP Basic password (profiles 1, 2) or the client certificate (profile 3).
+    """
     spec = charger.spec
+    install_log_redaction("websockets.client")
+    secrets = secrets if secrets is not None else load_secrets()
     headers: dict[str, str] = {}
-    if spec.security_profile >= 1:
-        password = spec.password()
+    if spec.security_profile in (1, 2):
+        password = secrets.password(spec)
         if password is None:
-            log.error("%s: security profile %d needs a password but $%s is not set; "
-                      "connecting without basic auth (export %s=... to fix)", spec.id,
-                      spec.security_profile, spec.password_env, spec.password_env)
+            log.error("%s: security profile %d needs a password but none is set (%s); "
+                      "connecting without basic auth", spec.id, spec.security_profile,
+                      secrets.password_source(spec))
         else:
             headers = basic_auth_header(spec.id, password)
+    elif spec.security_profile == 3:
+        ssl_context = with_client_certificate(ssl_context, spec.id, secrets)
     backoff_s = BACKOFF_MIN_S
     while True:
         if not charger.powered:
