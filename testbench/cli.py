@@ -73,6 +73,13 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         pytest_args += ["--charger", charger]
     if args.unattended:
         pytest_args.append("--unattended")
+    if args.resume:
+        previous = lab.output_dir / "runs" / args.resume / "journal.jsonl"
+        if not previous.is_file():
+            console.print(f"[bold red]usage error:[/] --resume {escape(args.resume)}: no journal at "
+                          f"{escape(str(previous))}")
+            return EXIT_USAGE
+        pytest_args += ["--resume", args.resume]
     if args.k:
         pytest_args += ["-k", args.k]
     pytest_args += args.pytest_args
@@ -84,10 +91,11 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         code = pytest.main(pytest_args, plugins=[observer])
     except KeyboardInterrupt:
         code = pytest.ExitCode.INTERRUPTED
-    return _finish(console, observer, lab, run_id, int(code))
+    return _finish(console, observer, lab, run_id, int(code), resumed_from=args.resume)
 
 
-def _finish(console: Console, observer: _RunObserver, lab: Any, run_id: str, code: int) -> int:
+def _finish(console: Console, observer: _RunObserver, lab: Any, run_id: str, code: int,
+            resumed_from: str | None = None) -> int:
     from testbench.plugin.plugin import BENCH_KEY
 
     bench = observer.config.stash.get(BENCH_KEY, None) if observer.config else None
@@ -99,7 +107,10 @@ def _finish(console: Console, observer: _RunObserver, lab: Any, run_id: str, cod
         from testbench.reporting.matrix_console import render_failures, render_matrix
         from testbench.results.matrix import matrix_from_journals
 
-        matrix = matrix_from_journals([journal])
+        journals = [journal]
+        if resumed_from:
+            journals.insert(0, lab.output_dir / "runs" / resumed_from / "journal.jsonl")
+        matrix = matrix_from_journals(journals)
         console.print(render_matrix(matrix))
         console.print(render_failures(matrix))
         imported = getattr(bench, "import_report", None) if bench is not None else None
@@ -118,6 +129,9 @@ def _finish(console: Console, observer: _RunObserver, lab: Any, run_id: str, cod
             return EXIT_USAGE
         console.print("[yellow]interrupted:[/] every verdict reached so far is in the journal")
         return EXIT_INTERRUPTED
+    if code == pytest.ExitCode.NO_TESTS_COLLECTED and resumed_from:
+        console.print(f"nothing left to run: every test of {resumed_from} has a verdict")
+        return EXIT_OK
     if code == pytest.ExitCode.NO_TESTS_COLLECTED:
         console.print("[bold red]usage error:[/] no tests selected (check -k, --station, --ev, --charger)")
     elif code == pytest.ExitCode.USAGE_ERROR and (bench is None or bench.start_error is None):
@@ -154,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--charger", action="append", default=[])
     run.add_argument("-k", default=None, help="pytest -k expression selecting tests")
     run.add_argument("--unattended", action="store_true", help="skip steps that need an operator")
+    run.add_argument("--resume", default=None, metavar="RUN_ID",
+                     help="re-run only what has no verdict in that earlier run (after Ctrl-C or a crash)")
     run.add_argument("pytest_args", nargs=argparse.REMAINDER, default=[],
                      help="after --: extra pytest arguments")
     run.set_defaults(func=cmd_run)

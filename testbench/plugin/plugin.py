@@ -36,6 +36,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--unattended", action="store_true", default=False,
                     help="never ask the operator: skip steps that need one (default under CI)")
     group.addoption("--run-id", default=None, help="id of this run (default: generated)")
+    group.addoption("--resume", default=None, metavar="RUN_ID",
+                    help="skip the tests that already have a verdict in that run; run the rest")
     group.addoption("--testbench-live", action="store_true", default=False,
                     help="live rich progress and verdicts (used by `testbench run`)")
 
@@ -61,6 +63,7 @@ class BenchSession:
         self.journal: Journal | None = None
         self.run_id: str = config.getoption("run_id") or new_run_id()
         self.live: Any = None
+        self.live_started = False
         self.bench_items = 0
         self.start_error: BaseException | None = None
         self.collection_errors: list[str] = []
@@ -105,6 +108,27 @@ class BenchSession:
                 if (not stations or p.station in stations) and (not evs or p.ev in evs)
                 and (not chargers or p.charger in chargers)]
 
+    def resumed_journal(self) -> Path | None:
+        """The journal of the run named by --resume (UsageError if there is none)."""
+        run_id = self.config.getoption("resume")
+        if not run_id:
+            return None
+        path = self.lab.output_dir / "runs" / run_id / "journal.jsonl"
+        if not path.is_file():
+            raise pytest.UsageError(f"--resume {run_id}: no journal at {path}; "
+                                    f"runs are in {self.lab.output_dir / 'runs'}")
+        return path
+
+    def resumed_verdicts(self) -> set[str]:
+        """Test ids that already have a verdict in the resumed run."""
+        path = self.resumed_journal()
+        if path is None:
+            return set()
+        from testbench.results.journal import read_journal
+
+        content = read_journal(path)
+        return {r.test_id for r in content.records if r.verdict != "not_run"}
+
     # --------------------------------------------------------------- runtime
     def ensure_runtime(self) -> Any:
         """Start the bench on first use (central system, simulated lab, chargers connected)."""
@@ -137,6 +161,7 @@ class BenchSession:
                 "run_id": self.run_id, "lab": lab.settings.name, "lab_path": str(lab.path),
                 "mode": lab.settings.mode, "time_scale": lab.settings.time_scale,
                 "host": socket.gethostname(), "project_version": testbench.__version__,
+                "resumed_from": self.config.getoption("resume"),
                 "chargers": {c.id: {"vendor": c.vendor, "model": c.model, "firmware": c.firmware,
                                     "ocpp_version": c.ocpp_version} for c in lab.chargers.values()},
                 "evs": {e.id: {"make": e.make, "model": e.model, "software": e.software}
@@ -154,6 +179,13 @@ class BenchSession:
             self._old_sigterm = signal.signal(signal.SIGTERM, _sigterm)
         except ValueError:  # not the main thread
             self._old_sigterm = None
+        if self.config.getoption("testbench_live") and not self.is_xdist_worker:
+            from testbench.reporting.live import LiveConsole
+
+            self.live = LiveConsole()
+            if self.config.pluginmanager.hasplugin("dsession"):  # xdist controller: no collection here
+                self.live.start(total=None)
+                self.live_started = True
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
@@ -164,6 +196,12 @@ class BenchSession:
 
     def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
                                       items: list[pytest.Item]) -> None:
+        resumed = self.resumed_verdicts()
+        if resumed:
+            done = [i for i in items if i.nodeid in resumed]
+            if done:
+                config.hook.pytest_deselected(items=done)
+                items[:] = [i for i in items if i.nodeid not in resumed]
         bench = [i for i in items if _pairing_of(i) is not None]
         self.bench_items = len(bench)
         if not bench:
@@ -172,11 +210,9 @@ class BenchSession:
         # campaign order: all tests of one pairing, then the next (fewer re-plugs on real benches)
         position = {id(item): n for n, item in enumerate(items)}
         items.sort(key=lambda i: (order.get(_pairing_of(i), -1), position[id(i)]))
-        if self.config.getoption("testbench_live"):
-            from testbench.reporting.live import LiveConsole
-
-            self.live = LiveConsole()
+        if self.live is not None and not self.live_started:
             self.live.start(total=self.bench_items)
+            self.live_started = True
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
@@ -193,10 +229,26 @@ class BenchSession:
         else:
             phases.append(PhaseOutcome(report.when, "passed", False, ""))
         if report.when == "teardown":
-            self._record(item, phases)
+            # The verdict travels with the report, so that under pytest-xdist the controller
+            # (which sees every worker's reports) is the one process writing the journal.
+            report.user_properties.append((RESULT_PROPERTY, self._result(item, phases).to_json()))
         return report
 
-    def _record(self, item: pytest.Item, phases: list[PhaseOutcome]) -> None:
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "teardown" or self.is_xdist_worker:
+            return
+        for name, value in report.user_properties:
+            if name == RESULT_PROPERTY:
+                record = ResultRecord.from_json(value)
+                self.ensure_journal().record(record)
+                if self.live is not None:
+                    self.live.on_result(record)
+
+    @property
+    def is_xdist_worker(self) -> bool:
+        return hasattr(self.config, "workerinput")
+
+    def _result(self, item: pytest.Item, phases: list[PhaseOutcome]) -> ResultRecord:
         pairing = _pairing_of(item)
         assert pairing is not None
         lab = self.lab
@@ -210,10 +262,8 @@ class BenchSession:
             charger_firmware=charger.firmware, ev_software=ev.software,
             ocpp_version=charger.ocpp_version, verdict=verdict,
             duration_s=round(time.time() - started, 3), message=message,
-            evidence=item.stash.get(EVIDENCE_KEY, []), wall_s=time.time())
-        self.ensure_journal().record(record)
-        if self.live is not None:
-            self.live.on_result(record)
+            evidence=item.stash.get(EVIDENCE_KEY, []), wall_s=time.time(), run_id=self.run_id)
+        return record
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         try:
@@ -222,7 +272,7 @@ class BenchSession:
         finally:
             if self._old_sigterm is not None:
                 signal.signal(signal.SIGTERM, self._old_sigterm)
-            if self.live is not None:
+            if self.live is not None and self.live_started:
                 self.live.finish()
             if self.journal is not None:
                 self.journal.close({"exitstatus": int(exitstatus),
@@ -240,7 +290,11 @@ class BenchSession:
         import json
 
         lab = self.lab
-        matrix = matrix_from_journals([self.run_dir / "journal.jsonl"])
+        journals = [self.run_dir / "journal.jsonl"]
+        resumed = self.resumed_journal()
+        if resumed is not None:
+            journals.insert(0, resumed)
+        matrix = matrix_from_journals(journals)
         for folder in (self.run_dir, lab.output_dir):
             (folder / "matrix.json").write_text(json.dumps(matrix.to_json(), indent=2), encoding="utf-8")
             write_matrix_html(matrix, folder / "matrix.html",
@@ -259,6 +313,7 @@ class BenchSession:
             write_categories(Path(allure_dir))
 
 
+RESULT_PROPERTY = "testbench_result"
 STARTED_KEY = pytest.StashKey[float]()
 EVIDENCE_KEY = pytest.StashKey[list[str]]()
 

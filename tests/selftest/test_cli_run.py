@@ -142,3 +142,41 @@ def test_ctrl_c_keeps_every_verdict_and_stops_the_simulated_lab(tmp_path: Path):
 
 def test_sigterm_keeps_every_verdict_and_stops_the_simulated_lab(tmp_path: Path):
     _assert_interrupted_cleanly(*_run_and_interrupt(tmp_path, signal.SIGTERM))
+
+
+def test_resume_runs_only_what_has_no_verdict(tmp_path: Path, testbench_cli):
+    lab = _lab_copy(tmp_path)
+    selection = ["-k", "heartbeat or change_availability"]
+    proc = subprocess.Popen([sys.executable, "-m", "testbench.cli", "run", "--lab", str(lab),
+                             "--unattended", *selection], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env={**os.environ, "CI": "1"})
+    deadline = time.monotonic() + 120
+    first = None
+    while time.monotonic() < deadline and first is None:
+        journals = list((tmp_path / "reports" / "runs").glob("*/journal.jsonl"))
+        if journals and len(journals[0].read_text().splitlines()) >= 4:
+            first = journals[0]
+        time.sleep(0.1)
+    assert first is not None
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    run_id = first.parent.name
+    done_before = {json.loads(line)["test_id"] for line in first.read_text().splitlines()
+                   if json.loads(line).get("type") == "result"}
+    assert 3 <= len(done_before) < 18
+
+    result = testbench_cli("run", "--lab", str(lab), "--unattended", "--resume", run_id, *selection)
+    assert result.exit_code == 0, result.output[-3000:]
+    second = [j for j in (tmp_path / "reports" / "runs").glob("*/journal.jsonl") if j != first][0]
+    lines = [json.loads(line) for line in second.read_text().splitlines()]
+    assert lines[0]["resumed_from"] == run_id
+    done_after = {r["test_id"] for r in lines if r.get("type") == "result"}
+    assert not done_before & done_after, "resume re-ran tests that already had a verdict"
+    assert len(done_before | done_after) == 18
+    assert sum(c["total"] for c in result.matrix()["cells"]) == 18
+
+
+def test_resume_of_an_unknown_run_is_a_usage_error(tmp_path: Path, testbench_cli):
+    lab = _lab_copy(tmp_path)
+    result = testbench_cli("run", "--lab", str(lab), "--resume", "20990101-000000-dead")
+    assert result.exit_code == 2 and "20990101-000000-dead" in result.output
