@@ -9,7 +9,9 @@ Subclasses declare their coils and holding registers and react to requests:
 
 Faults (``set_fault``): ``"silent"`` (requests are neither executed nor answered),
 ``"garbage"`` (replies are replaced by bytes that are not a Modbus reply), ``"disconnect"``
-(open connections are closed and new requests drop the connection). ``None`` clears.
+(open connections are closed and new requests drop the connection), ``"exception"`` (every
+request is answered with exception 4, server device failure, and not executed). ``None``
+clears.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pymodbus.simulator.simutils import SimUtils
 
 log = logging.getLogger("testbench.sim.modbus")
 
-FAULTS = ("silent", "garbage", "disconnect")
+FAULTS = ("silent", "garbage", "disconnect", "exception")
 _COIL_FCS = {1, 5, 15}
 _REGISTER_FCS = {3, 6, 16}
 GARBAGE = b"\xde\xad\xbe\xef garbage \xff\x00"
@@ -119,6 +121,8 @@ class ModbusTwin:
                       ) -> ExcCodes | None:
         if self.fault in ("silent", "disconnect"):
             return ExcCodes.DEVICE_BUSY  # nothing executed; the reply is dropped anyway
+        if self.fault == "exception":
+            return ExcCodes.DEVICE_FAILURE
         if function_code in _COIL_FCS:
             return self._coil_action(start_address, address, registers, values)
         if function_code in _REGISTER_FCS:

@@ -198,5 +198,5 @@ class AmetekRsTwin(ScpiTwin):
                 if self.modes["frequency"] == "LIST":
                     self.frequency_hz = lists["frequency_hz"][n]
                     self.grid.set_frequency_hz(self.frequency_hz)
-                await asyncio.sleep(dwell_s)
+                await asyncio.sleep(self.wall_s(dwell_s))
                 self.steps_run += 1

@@ -223,7 +223,7 @@ class ChromaGridTwin(ScpiTwin):
                     self._apply_voltage(v0 + (v1 - v0) * x, None)
                     self.frequency_hz = f0 + (f1 - f0) * x
                     self.grid.set_frequency_hz(self.frequency_hz)
-                    await asyncio.sleep(dwell_s / ticks)
+                    await asyncio.sleep(self.wall_s(dwell_s / ticks))
                 self._apply_voltage(v1, None)
                 self.frequency_hz = f1
                 self.grid.set_frequency_hz(f1)

@@ -26,8 +26,14 @@ An unknown header queues ``-113,"Undefined header"`` (CME); a bad parameter
 Fault hooks for tests: :attr:`ScpiTwin.garbage_replies` (replies become
 :attr:`ScpiTwin.garbage_bytes`, not valid UTF-8 by default), :attr:`ScpiTwin.silent` (lines
 are read and dropped, nothing is executed or answered), :meth:`ScpiTwin.disconnect` (drop
-every client), :attr:`ScpiTwin.reply_delay_s`. :attr:`ScpiTwin.received` records the lines
-received so a test can prove a command was never sent.
+every client), :attr:`ScpiTwin.drop_on_request` (close a connection as soon as a line
+arrives), :attr:`ScpiTwin.error_on_settings` (every line with a setting command also queues
+``-200,"Execution error"``), :attr:`ScpiTwin.reply_delay_s`. :attr:`ScpiTwin.received`
+records the lines received so a test can prove a command was never sent.
+
+Time: a twin's own durations (update intervals, list dwell times) are instrument seconds;
+in the simulated lab the instrument lives in lab time, so :attr:`ScpiTwin.time_scale` (lab
+seconds per wall second, 1 by default) converts them with :meth:`ScpiTwin.wall_s`.
 """
 
 from __future__ import annotations
@@ -315,7 +321,10 @@ class ScpiTwin:
         self.garbage_replies = False
         self.garbage_bytes = DEFAULT_GARBAGE
         self.silent = False
+        self.drop_on_request = False
+        self.error_on_settings = False
         self.reply_delay_s = 0.0
+        self.time_scale = 1.0
         self.received: deque[str] = deque(maxlen=2000)
         self._errors: deque[tuple[int, str]] = deque()
         self._esr = ESR_PON
@@ -415,16 +424,25 @@ class ScpiTwin:
     def reset(self) -> None:
         """The device part of ``*RST``; subclasses de-energise and restore defaults."""
 
+    def wall_s(self, instrument_s: float) -> float:
+        """Wall seconds an instrument duration takes (see :attr:`time_scale`)."""
+        return instrument_s / self.time_scale
+
     # ------------------------------------------------------------------ execution
     async def execute_line(self, line: str) -> str | None:
         """Execute one line; the reply line (without terminator), or None if no query."""
         replies: list[str] = []
         path: list[str] = []
         state: dict[str, Any] = {}
+        setting = False
         for unit in split_units(line):
             reply, path = await self._execute_unit(unit, path, state)
             if reply is not None:
                 replies.append(reply)
+            header = unit.split(None, 1)[0] if unit.split() else ""
+            setting = setting or not header.endswith("?")
+        if setting and self.error_on_settings:
+            self.push_error(-200, "Execution error (simulated instrument fault)")
         return ";".join(replies) if replies else None
 
     async def _execute_unit(self, unit: str, path: list[str],
@@ -562,6 +580,8 @@ class ScpiTwin:
                 if not line:
                     continue
                 self.received.append(line)
+                if self.drop_on_request:
+                    break
                 if self.silent:
                     continue
                 reply = await self.execute_line(line)

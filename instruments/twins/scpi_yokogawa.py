@@ -120,7 +120,7 @@ class YokogawaWTTwin(ScpiTwin):
         while True:
             self._rate_changed.clear()
             try:
-                await asyncio.wait_for(self._rate_changed.wait(), self.rate_s)
+                await asyncio.wait_for(self._rate_changed.wait(), self.wall_s(self.rate_s))
                 continue  # rate changed: start a new interval
             except TimeoutError:
                 pass

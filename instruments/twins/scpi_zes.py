@@ -84,7 +84,7 @@ class ZesLmgTwin(ScpiTwin):
         while True:
             self._cycle_changed.clear()
             try:
-                await asyncio.wait_for(self._cycle_changed.wait(), self.cycle_s)
+                await asyncio.wait_for(self._cycle_changed.wait(), self.wall_s(self.cycle_s))
                 continue
             except TimeoutError:
                 pass

@@ -17,11 +17,24 @@ CHARGER_FAULTS: dict[str, str] = {
     "meter-goes-backwards": "energy register decreases during a transaction",
     "ignores-reset": "accepts a Reset but never reboots",
     "ignores-availability": "accepts ChangeAvailability but keeps its connector status",
+    "meter-overreports-energy": "its OCPP energy register counts 10 % more energy than it delivers",
+    "exceeds-max-current": "offers and delivers 15 % more current than its max_current_a",
 }
 
 EV_FAULTS: dict[str, str] = {
     "never-requests-energy": "stays in state B after plug-in instead of moving to C",
 }
+
+INSTRUMENT_FAULTS: dict[str, str] = {
+    "garbage": "the simulated instrument answers every query with bytes that are not a reply",
+    "silent": "the simulated instrument reads commands but never executes or answers them",
+    "error-queue": "every setting command leaves an execution error in the instrument's error "
+                   "queue (Modbus: every request gets an exception response)",
+    "disconnect": "from options.sim_fault_after_s lab seconds after the simulated lab starts "
+                  "(default 0), the instrument drops each connection as soon as a request arrives",
+}
+"""Fault personalities of simulated instruments: ``options = { sim_fault = "<name>" }`` on a
+``[[stations.instruments]]`` entry whose driver has a twin in the simulated lab."""
 
 
 def unknown_faults(requested: tuple[str, ...], catalogue: dict[str, str]) -> list[str]:

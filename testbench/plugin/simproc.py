@@ -13,6 +13,7 @@ from testbench.errors import BenchError
 
 READY_PREFIX = "SIM READY"
 ERROR_PREFIX = "SIM ERROR"
+STATE_FILE_NAME = "sim-final-state.json"
 
 
 class SimProcess:
@@ -24,12 +25,19 @@ class SimProcess:
 
     @classmethod
     def start(cls, lab_path: Path, csms_url: str, epoch: float, log_path: Path,
-              ready_within_s: float = 30.0) -> SimProcess:
-        """Spawn the simulated lab and wait for its ``SIM READY`` line."""
+              ready_within_s: float = 30.0, state_file: Path | None = None) -> SimProcess:
+        """Spawn the simulated lab and wait for its ``SIM READY`` line.
+
+        When it stops, the simulated lab writes every twin's energised state to
+        ``state_file`` (default: ``sim-final-state.json`` beside the log), the run's evidence
+        that its instruments ended safe.
+        """
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(log_path, "a", encoding="utf-8")  # noqa: SIM115 - owned by the child
+        if state_file is None:
+            state_file = log_path.with_name(STATE_FILE_NAME)
         cmd = [sys.executable, "-m", "testbench.sim", "--lab", str(lab_path),
-               "--csms-url", csms_url, "--epoch", repr(epoch)]
+               "--csms-url", csms_url, "--epoch", repr(epoch), "--state-file", str(state_file)]
         proc = subprocess.Popen(  # noqa: S603 - our own module
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)

@@ -1,6 +1,7 @@
-"""The simulated lab process: twins on their ports, one OCPP client per charger.
+"""The simulated lab process: the plant, twins on their ports, one OCPP client per charger.
 
-    python -m testbench.sim --lab lab.toml --csms-url ws://127.0.0.1:9000/ocpp --epoch 1700000000
+    python -m testbench.sim --lab lab.toml --csms-url ws://127.0.0.1:9000/ocpp --epoch 1700000000 \
+        [--state-file run/sim-final-state.json]
 
 Protocol with the parent (stdout, one line each, flushed):
 
@@ -11,7 +12,13 @@ port, and every instrument maps to the port of its twin)
     SIM ERROR <what is wrong, where, and how to fix it>      (then exit status 2)
 
 Everything else (logs) goes to stderr. The process exits cleanly (status 0) on SIGTERM,
-SIGINT, or when its stdin reaches end of file (the parent died).
+SIGINT, or when its stdin reaches end of file (the parent died). With ``--state-file`` it
+first writes the safe-state evidence there (:mod:`testbench.sim.state_file`): every twin
+with its energised state at the moment it was told to stop.
+
+Twins: one station I/O box per ``sim-ev-emulator`` resource, and one twin per other
+instrument whose driver has one (:mod:`testbench.sim.hosting`), all built on the plant
+(:mod:`testbench.sim.plant`).
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,9 +43,13 @@ from instruments.twins.scpi import ScpiServer
 from testbench.clock import LabClock
 from testbench.errors import LabConfigError
 from testbench.lab.model import ChargerSpec, EVSpec, InstrumentSpec, Lab
+from testbench.sim import hosting
 from testbench.sim.charger import SimCharger
 from testbench.sim.evio_port import ConnectorIo
+from testbench.sim.hosting import SimSetupError
 from testbench.sim.link import run_link
+from testbench.sim.plant import Plant
+from testbench.sim.state_file import final_state, write_state_file
 from testbench.sim.v2x import Charger2x
 from testbench.sim.v16 import Charger16
 
@@ -47,9 +58,7 @@ log = logging.getLogger("testbench.sim")
 TWIN_DRIVER = "sim-ev-emulator"
 _SOCKET_RESOURCE = re.compile(r"^TCPIP\d*::([^:]+)::(\d+)::SOCKET$", re.IGNORECASE)
 
-
-class SimSetupError(Exception):
-    """The simulated lab cannot start; the message names the problem and the fix."""
+__all__ = ["SimLab", "SimSetupError", "main", "make_charger", "plan_twins"]
 
 
 @dataclass
@@ -65,11 +74,12 @@ class TwinPlan:
     instruments: list[str]
 
 
-def make_charger(spec: ChargerSpec, evs: dict[str, EVSpec], clock: LabClock) -> SimCharger:
-    """The simulated charger for an inventory entry (by OCPP version)."""
+def make_charger(spec: ChargerSpec, evs: dict[str, EVSpec], clock: LabClock,
+                 plant: Plant | None = None) -> SimCharger:
+    """The simulated charger for an inventory entry (by OCPP version), on ``plant``."""
     if spec.ocpp_version == "1.6":
-        return Charger16(spec, evs, clock)
-    return Charger2x(spec, evs, clock)
+        return Charger16(spec, evs, clock, plant)
+    return Charger2x(spec, evs, clock, plant)
 
 
 def plan_twins(lab: Lab) -> list[TwinPlan]:
@@ -157,26 +167,55 @@ def _ssl_context(lab: Lab, url: str) -> ssl.SSLContext | None:
 
 
 class SimLab:
-    """The running simulated lab: chargers, their links and the twins."""
+    """The running simulated lab: plant, chargers, their links and the twins.
+
+    Raises SimSetupError (naming instrument, problem and fix) when the lab cannot be built.
+    """
 
     def __init__(self, lab: Lab, csms_url: str, clock: LabClock) -> None:
         self.lab = lab
         self.csms_url = csms_url.rstrip("/")
         self.clock = clock
-        self.chargers = {cid: make_charger(spec, lab.evs, clock)
+        self.plant = Plant(clock)
+        hosting.prepare_plant(lab, self.plant)
+        self.io_plans = plan_twins(lab)
+        taken: dict[tuple[str, int], str] = {}
+        for io_plan in self.io_plans:
+            if io_plan.port != 0:
+                taken[(io_plan.host, io_plan.port)] = (
+                    f"station I/O box {', '.join(repr(n) for n in io_plan.instruments)}")
+        self.host_plans = hosting.plan_hosted(lab, taken)
+        self.chargers = {cid: make_charger(spec, lab.evs, clock, self.plant)
                          for cid, spec in lab.chargers.items()}
         self.servers: list[ScpiServer] = []
+        self.boxes: list[tuple[TwinPlan, ConnectorIo, int]] = []
+        self.hosted: list[hosting.Hosted] = []
         self.ports: dict[str, int] = {}
         self.instrument_ports: dict[str, int] = {}
         self._links: list[asyncio.Task[None]] = []
+        self._plant_task: asyncio.Task[None] | None = None
 
     async def start_twins(self) -> None:
         """Bind every twin; SimSetupError naming the instrument when a port is busy."""
-        for plan in plan_twins(self.lab):
+        await self._start_io_boxes()
+        for plan in self.host_plans:
+            twin = hosting.build(plan, self.plant)
+            self.hosted.append(twin)
+            port = await hosting.start(twin, self.clock)
+            self.ports[hosting.resource_key(plan, port)] = port
+            for name in plan.names:
+                self.instrument_ports[name] = port
+            log.info("%s twin (%s) listening on %s:%d", plan.driver, ", ".join(plan.names),
+                     plan.host, port)
+        self._plant_task = asyncio.ensure_future(self.plant.run())
+
+    async def _start_io_boxes(self) -> None:
+        for plan in self.io_plans:
             charger = self.chargers[plan.charger]
             conn = charger.connector(plan.evse_id, plan.connector_id)
             assert conn is not None
-            server = ScpiServer(EvIoTwin(ConnectorIo(charger, conn)), plan.host, plan.port)
+            io = ConnectorIo(charger, conn)
+            server = ScpiServer(EvIoTwin(io), plan.host, plan.port)
             try:
                 port = await server.start()
             except OSError as error:
@@ -187,6 +226,7 @@ class SimLab:
                     f"process using port {plan.port} (e.g. a simulated lab still running) or "
                     f"choose a free port in {self.lab.path}") from error
             self.servers.append(server)
+            self.boxes.append((plan, io, port))
             # A port-0 resource is ambiguous: name it by the port it got.
             key = plan.resource if plan.port != 0 else f"TCPIP::{plan.host}::{port}::SOCKET"
             self.ports[key] = port
@@ -206,7 +246,14 @@ class SimLab:
         return "SIM READY " + json.dumps({"twins": self.ports,
                                          "instruments": self.instrument_ports})
 
+    def final_state(self, reason: str) -> dict[str, object]:
+        """The safe-state evidence: every twin and whether it is energised now."""
+        return final_state(self, reason)
+
     async def close(self) -> None:
+        if self._plant_task is not None:
+            self._plant_task.cancel()
+            await asyncio.gather(self._plant_task, return_exceptions=True)
         for task in self._links:
             task.cancel()
         await asyncio.gather(*self._links, return_exceptions=True)
@@ -216,6 +263,11 @@ class SimLab:
         await asyncio.gather(*tasks, return_exceptions=True)
         for server in self.servers:
             await server.close()
+        for twin in self.hosted:
+            try:
+                await twin.twin.stop()
+            except Exception:  # keep stopping the others
+                log.exception("stopping the twin of %s failed", ", ".join(twin.plan.names))
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -232,6 +284,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     parser.add_argument("--ignore-stdin", action="store_true",
                         help="do not exit when stdin closes (for running in the background)")
+    parser.add_argument("--state-file", type=Path, default=None,
+                        help="on stopping, write every twin's energised state there (JSON)")
     return parser.parse_args(argv)
 
 
@@ -266,22 +320,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say(f"SIM ERROR {' '.join(str(error).split())}")
         return 2
     try:
-        return asyncio.run(_run(lab, url, clock, watch_stdin=not args.ignore_stdin))
+        return asyncio.run(_run(lab, url, clock, watch_stdin=not args.ignore_stdin,
+                                state_file=args.state_file))
     except KeyboardInterrupt:
         return 0
 
 
-async def _run(lab: Lab, url: str, clock: LabClock, *, watch_stdin: bool) -> int:
+async def _run(lab: Lab, url: str, clock: LabClock, *, watch_stdin: bool,
+               state_file: Path | None = None) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+    reasons: list[str] = []
+
+    def stop_for(reason: str) -> None:
+        reasons.append(reason)
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, stop_for, sig.name)
         except (NotImplementedError, RuntimeError):  # not on the main thread / platform
             pass
     if watch_stdin:
-        _watch_stdin(loop, stop)
-    sim = SimLab(lab, url, clock)
+        _watch_stdin(loop, lambda: stop_for("stdin closed"))
+    try:
+        sim = SimLab(lab, url, clock)
+    except SimSetupError as error:
+        _say(f"SIM ERROR {error}")
+        return 2
     try:
         await sim.start_twins()
     except SimSetupError as error:
@@ -293,13 +359,18 @@ async def _run(lab: Lab, url: str, clock: LabClock, *, watch_stdin: bool) -> int
     log.info("simulated lab %r running (time scale %g), central system %s",
              lab.settings.name, clock.scale, url)
     await stop.wait()
-    log.info("simulated lab stopping")
+    log.info("simulated lab stopping (%s)", reasons[0] if reasons else "told to")
+    if state_file is not None:
+        try:
+            write_state_file(state_file, sim.final_state(reasons[0] if reasons else "stopped"))
+        except OSError as error:
+            log.error("cannot write the safe-state file %s: %s", state_file, error)
     await sim.close()
     return 0
 
 
-def _watch_stdin(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
-    """Set ``stop`` when stdin reaches end of file (the parent process is gone)."""
+def _watch_stdin(loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) -> None:
+    """Call ``stop`` on the loop when stdin reaches end of file (the parent process is gone)."""
 
     def watch() -> None:
         # os.read on the descriptor, not sys.stdin: a thread blocked inside the buffered
@@ -310,7 +381,7 @@ def _watch_stdin(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
         except OSError:
             pass
         try:
-            loop.call_soon_threadsafe(stop.set)
+            loop.call_soon_threadsafe(stop)
         except RuntimeError:  # the loop is already closed
             pass
 

@@ -12,6 +12,7 @@ and route the central system's requests.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -22,10 +23,10 @@ from ocpp.exceptions import OCPPError
 from testbench.clock import LabClock
 from testbench.lab.model import ChargerSpec, EVSpec
 from testbench.sim.outbox import Offline, Outbox, Outgoing
+from testbench.sim.plant import ChargerMeter, Plant
 from testbench.sim.station import (
-    VOLTAGE_V,
+    INITIAL_REGISTER_WH,
     Connector,
-    EnergyMeter,
     PendingStart,
     Transaction,
     duty_cycle_pct,
@@ -46,6 +47,12 @@ REBOOT_DELAY_S = 1.0
 CALL_TIMEOUT_WALL_S = 30.0
 """Wall seconds to wait for the central system's answer to a CALL."""
 
+OVERREPORT_FACTOR = 1.10
+"""Fault meter-overreports-energy: the register counts this much of the delivered energy."""
+
+OVERCURRENT_FACTOR = 1.15
+"""Fault exceeds-max-current: the charger offers (and the EV gets) this much of its limit."""
+
 
 class Settings:
     """Configuration the central system can read and change (1.6 keys / 2.x variables)."""
@@ -62,10 +69,12 @@ class SimCharger(ABC):
 
     ocpp_version: str = ""
 
-    def __init__(self, spec: ChargerSpec, evs: dict[str, EVSpec], clock: LabClock) -> None:
+    def __init__(self, spec: ChargerSpec, evs: dict[str, EVSpec], clock: LabClock,
+                 plant: Plant | None = None) -> None:
         self.spec = spec
         self.evs = evs
         self.clock = clock
+        self.plant = plant if plant is not None else Plant(clock)
         self.faults = frozenset(spec.faults)
         self.settings = Settings()
         self.outbox = Outbox()
@@ -74,9 +83,13 @@ class SimCharger(ABC):
         for evse_id in range(1, spec.evse_count + 1):
             for connector_id in range(1, spec.connectors_per_evse + 1):
                 number += 1
-                self.connectors.append(
-                    Connector(evse_id=evse_id, connector_id=connector_id, number=number,
-                              meter=EnergyMeter(clock)))
+                stage = self.plant.add_stage(spec, evse_id, connector_id)
+                factor = OVERREPORT_FACTOR if self.has("meter-overreports-energy") else 1.0
+                conn = Connector(evse_id=evse_id, connector_id=connector_id, number=number,
+                                 meter=ChargerMeter(stage, INITIAL_REGISTER_WH, factor),
+                                 stage=stage)
+                stage.on_ev_change = functools.partial(self._ev_changed, conn)
+                self.connectors.append(conn)
         self.operative = True  # whole-station availability
         self.scheduled_station_operative: bool | None = None
         self.registration: str | None = None  # last boot answer
@@ -156,7 +169,14 @@ class SimCharger(ABC):
     # ------------------------------------------------------------------ electrical model
 
     def offered_current_a(self, conn: Connector) -> float:
-        return float(self.spec.max_current_a)
+        """The current offered on the pilot: the charger's maximum or the plant's limit.
+
+        Negative: the limit asks a bidirectional pairing to discharge.
+        """
+        offered = conn.stage.offered_limit_a()
+        if self.has("exceeds-max-current"):
+            offered *= OVERCURRENT_FACTOR
+        return offered
 
     def pwm_on(self, conn: Connector) -> bool:
         """The charger offers current on the pilot (state x2)."""
@@ -167,10 +187,19 @@ class SimCharger(ABC):
         """What the EV would draw with the contactor closed: (current per phase, phases)."""
         if conn.ev is None or not conn.requests_energy or not self.pwm_on(conn):
             return 0.0, 0
-        current = min(conn.ev.max_current_a, self.offered_current_a(conn))
+        battery = conn.stage.battery
+        offered = self.offered_current_a(conn)
+        phases = min(conn.ev.phases, self.spec.phases)
+        if offered < 0:  # discharge asked: only a bidirectional pair, within the EV's limit
+            if not (self.spec.bidirectional and conn.ev.bidirectional) or battery is None:
+                return 0.0, 0
+            current = min(battery.discharge_limit_a(), -offered)
+            return (-current, phases) if current >= conn.ev.min_current_a else (0.0, 0)
+        ev_limit = battery.charge_limit_a() if battery is not None else conn.ev.max_current_a
+        current = min(ev_limit, offered)
         if current < conn.ev.min_current_a or current <= 0:
-            return 0.0, 0
-        return current, min(conn.ev.phases, self.spec.phases)
+            return 0.0, 0  # below its minimum the EV pauses
+        return current, phases
 
     def contactor_closing(self, conn: Connector) -> bool:
         """Energy is wanted and allowed but the contactor has not closed yet."""
@@ -194,13 +223,18 @@ class SimCharger(ABC):
     def update_power(self, conn: Connector) -> None:
         """Recompute what the EV draws and feed it to the energy meter."""
         current, phases = self._flow(conn)
-        self._drive_contactor(conn, current > 0)
+        self._drive_contactor(conn, current != 0)
         if not conn.contactor_closed:
             current, phases = 0.0, 0
         conn.current_a, conn.phases = current, phases
-        conn.meter.set_power(VOLTAGE_V * current * phases)
-        if current > 0 and conn.tx is not None:
+        conn.stage.command(current, phases, conn.contactor_closed)
+        if current != 0 and conn.tx is not None:
             conn.tx.has_charged = True
+
+    def _ev_changed(self, conn: Connector) -> None:
+        """The plant says the EV's limit or the offered limit moved: recompute and report."""
+        if self.powered:
+            self.refresh(conn)
 
     def pilot_state(self, conn: Connector) -> str:
         if not self.powered or not self.is_operative(conn):
@@ -212,12 +246,13 @@ class SimCharger(ABC):
     def duty_cycle_pct(self, conn: Connector) -> float:
         if not self.pwm_on(conn):
             return 100.0
-        return round(duty_cycle_pct(self.offered_current_a(conn)), 1)
+        return round(duty_cycle_pct(abs(self.offered_current_a(conn))), 1)
 
     # ------------------------------------------------------------------ EV side (twin)
 
     def select_ev(self, conn: Connector, ev_id: str | None) -> None:
         conn.ev = self.evs[ev_id] if ev_id is not None else None
+        conn.stage.attach_ev(conn.ev, fresh=not conn.plugged)
         self.refresh(conn)
 
     def set_ev_state(self, conn: Connector, state: str) -> None:
@@ -479,6 +514,7 @@ class SimCharger(ABC):
             return
         log.info("%s: supply %s", self.spec.id, "on" if on else "off")
         self.powered = on
+        self.plant.set_supplied(self.spec.id, on)
         if on:
             self._power_off.clear()
             self.boot_reason = "PowerUp"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from testbench.sim.charger import SimCharger
-from testbench.sim.station import VOLTAGE_V, Connector
+from testbench.sim.station import Connector
 
 
 class ConnectorIo:
@@ -39,7 +39,9 @@ class ConnectorIo:
         return self.conn.phases
 
     def ev_power_w(self) -> float:
-        return VOLTAGE_V * self.conn.current_a * self.conn.phases
+        """Power of the EV's load setpoint: its current on each phase it uses, at the outlet."""
+        voltages = self.conn.stage.output_voltages_v()
+        return sum(voltages[:self.conn.phases]) * self.conn.current_a
 
     def present_rfid(self, token: str) -> None:
         self.charger.present_rfid(self.conn, token)

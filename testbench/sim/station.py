@@ -1,7 +1,7 @@
-"""Plain model of a simulated charger's connectors: EV, pilot, energy meter, transaction.
+"""Plain model of a simulated charger's connectors: EV, pilot, meter, transaction.
 
-No I/O here. Energy is integrated exactly in lab time: between two state changes the
-power is constant, so the register is ``base + power x elapsed``.
+No I/O here. The energy behind the meter comes from the plant (``testbench.sim.plant``):
+the connector's :class:`~testbench.sim.plant.ChargerMeter` reads its power stage.
 """
 
 from __future__ import annotations
@@ -10,46 +10,11 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from testbench.clock import LabClock
 from testbench.lab.model import EVSpec
-
-VOLTAGE_V = 230.0
-"""Phase voltage of the simulated supply."""
+from testbench.sim.plant import ChargerMeter, PowerStage
 
 INITIAL_REGISTER_WH = 10_000.0
 """Energy register of a fresh meter (a real meter never starts at zero)."""
-
-
-class EnergyMeter:
-    """An energy register (Wh) driven by a piecewise-constant power in lab time."""
-
-    def __init__(self, clock: LabClock, initial_wh: float = INITIAL_REGISTER_WH) -> None:
-        self._clock = clock
-        self._base_wh = initial_wh
-        self._since_lab_s = clock.now()
-        self.power_w = 0.0
-
-    def read_wh(self) -> float:
-        """The register now."""
-        elapsed_s = max(0.0, self._clock.now() - self._since_lab_s)
-        return self._base_wh + self.power_w * elapsed_s / 3600.0
-
-    def set_power(self, power_w: float) -> None:
-        """Change the power from now on (settles the register first)."""
-        if power_w == self.power_w:
-            return
-        self._settle()
-        self.power_w = power_w
-
-    def adjust(self, delta_wh: float) -> None:
-        """Jump the register (a faulty meter)."""
-        self._settle()
-        self._base_wh += delta_wh
-
-    def _settle(self) -> None:
-        now = self._clock.now()
-        self._base_wh = self._base_wh + self.power_w * max(0.0, now - self._since_lab_s) / 3600.0
-        self._since_lab_s = now
 
 
 @dataclass
@@ -94,7 +59,8 @@ class Connector:
     evse_id: int
     connector_id: int
     number: int  # 1.6 connectorId (flat numbering over all EVSEs)
-    meter: EnergyMeter
+    meter: ChargerMeter
+    stage: PowerStage
     ev: EVSpec | None = None
     ev_state: str = "A"  # EV side of the control pilot: A B C D E
     operative: bool = True

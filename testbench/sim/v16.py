@@ -69,7 +69,7 @@ class Charger16(SimCharger):
         if conn.ev_state == "E":
             return "Faulted"
         if conn.tx is not None:
-            if conn.current_a > 0:
+            if conn.current_a != 0:
                 return "Charging"
             if self.contactor_closing(conn):  # Charging follows once it has closed
                 return conn.reported_status or "Preparing"
@@ -144,7 +144,7 @@ class Charger16(SimCharger):
             sample(str(register_wh(conn.meter.read_wh())), "Energy.Active.Import.Register",
                    "Wh"),
             sample(f"{conn.meter.power_w:.1f}", "Power.Active.Import", "W"),
-            sample(f"{conn.current_a:.1f}", "Current.Import", "A"),
+            sample(f"{conn.meter.current_a:.1f}", "Current.Import", "A"),
         ]}
 
     def send_periodic(self, conn: Connector, tx: Transaction) -> None:

@@ -86,7 +86,7 @@ class Charger2x(SimCharger):
 
     def charging_state(self, conn: Connector) -> str:
         tx = conn.tx
-        if conn.current_a > 0:
+        if conn.current_a != 0:
             return "Charging"
         if not conn.plugged:
             return "Idle"
@@ -106,7 +106,7 @@ class Charger2x(SimCharger):
         values = [sample(conn.meter.read_wh(), "Energy.Active.Import.Register", "Wh")]
         if full:
             values += [sample(conn.meter.power_w, "Power.Active.Import", "W"),
-                       sample(conn.current_a, "Current.Import", "A")]
+                       sample(conn.meter.current_a, "Current.Import", "A")]
         return {"timestamp": self.clock.iso_now(), "sampledValue": values}
 
     def _token(self, tx: Transaction) -> dict[str, Any]:
