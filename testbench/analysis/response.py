@@ -353,7 +353,7 @@ def _reference_envelope(reference: Reference, t: np.ndarray,
     try:
         values = np.asarray(reference(grid.ravel()), dtype=float).reshape(grid.shape)
     except (TypeError, ValueError):
-        values = np.vectorize(lambda x: float(reference(x)))(grid)  # type: ignore[operator]
+        values = np.vectorize(lambda x: float(reference(x)))(grid)
     with np.errstate(invalid="ignore"):
         low = np.min(values, axis=1)
         high = np.max(values, axis=1)

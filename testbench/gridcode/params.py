@@ -89,8 +89,9 @@ class Value:
             hint = f" ({self.note})" if self.note else ""
             raise UnknownParameterError(
                 f"grid-code parameter {self.path} of set {self.set_name!r} is unknown{hint}. "
-                f"Fix: set it in lab.toml (station grid-code overrides, e.g. "
-                f"\"{self.path}\" = ...) or in the set's TOML file with its source")
+                f"Fix: give it as a lab override (load_parameter_set(name, "
+                f"{{\"{self.path}\": ...}}), from the station's grid-code settings in "
+                "lab.toml) or in the set's TOML file with its source")
         return self.value
 
     def describe(self) -> str:
