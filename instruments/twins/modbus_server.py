@@ -22,7 +22,12 @@ from collections.abc import Iterable
 
 from pymodbus.client import ModbusTcpClient
 from pymodbus.constants import ExcCodes
-from pymodbus.pdu.device import ModbusDeviceIdentification
+from pymodbus.pdu import ModbusPDU
+from pymodbus.pdu.device import DeviceInformationFactory, ModbusDeviceIdentification
+from pymodbus.pdu.mei_message import (
+    ReadDeviceInformationRequest,
+    ReadDeviceInformationResponse,
+)
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 from pymodbus.simulator.simutils import SimUtils
@@ -45,6 +50,7 @@ class ModbusTwin:
         self.fault: str | None = None
         self.requests = 0
         self._identity = identity
+        self._identity_object = 0
         self._coil_count = coil_count
         self._holding = (holding_start, holding_count)
         self._server: ModbusTcpServer | None = None
@@ -182,13 +188,28 @@ class ModbusTwin:
             return None
         return ModbusDeviceIdentification(info=dict(self._identity))
 
+    def _trace_pdu(self, sending: bool, pdu: ModbusPDU) -> ModbusPDU:
+        """Answer Read Device Identification with this twin's identity.
+
+        pymodbus keeps the identity in a process-wide singleton (``ModbusControlBlock``):
+        with several twins in one process every one would answer with the last identity.
+        """
+        if not sending and isinstance(pdu, ReadDeviceInformationRequest):
+            self._identity_object = pdu.object_id
+        identity = self._identification()
+        if sending and identity is not None and isinstance(pdu, ReadDeviceInformationResponse):
+            pdu.information = DeviceInformationFactory.get(
+                _OwnIdentity(identity), pdu.read_code, self._identity_object)
+        return pdu
+
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Listen on ``host:port`` (0 picks a free port); returns the bound port."""
         self._loop = asyncio.get_running_loop()
         logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
         self._server = ModbusTcpServer([self._device()], address=(host, port),
                                        identity=self._identification(),
-                                       trace_packet=self._trace_packet)
+                                       trace_packet=self._trace_packet,
+                                       trace_pdu=self._trace_pdu)
         await self._server.serve_forever(background=True)
         self.host = host
         self.tcp_port = int(self._server.transport.sockets[0].getsockname()[1])
@@ -206,6 +227,13 @@ class ModbusTwin:
             self._drop_connections()
             await self._server.shutdown()
             self._server = None
+
+
+class _OwnIdentity:
+    """What ``DeviceInformationFactory`` reads from a control block: just the identity."""
+
+    def __init__(self, identity: ModbusDeviceIdentification) -> None:
+        self.Identity = identity
 
 
 _KINDS = {"f": ModbusTcpClient.DATATYPE.FLOAT32, "I": ModbusTcpClient.DATATYPE.UINT32}

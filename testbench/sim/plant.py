@@ -190,9 +190,14 @@ class PowerStage:
 
     # ------------------------------------------------------------------ electrical view
     def output_voltages_v(self) -> list[float]:
-        """Outlet voltage per conductor (AC: each phase of the charger; DC: the bus/pack)."""
+        """Outlet voltage per conductor (AC: each phase of the charger; DC: the bus/pack).
+
+        The outlet is dead while the contactor is open.
+        """
         if self.dc:
-            return [self._dc_voltage_v()]
+            return [self._dc_voltage_v() if self._closed else 0.0]
+        if not self._closed:
+            return [0.0] * self.spec.phases
         return [self.node.phase_voltage_v(n) for n in range(self.spec.phases)]
 
     def _dc_voltage_v(self) -> float:
