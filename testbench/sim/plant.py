@@ -49,10 +49,14 @@ EFFICIENCY_DC = 0.95
 STANDBY_W = 5.0
 """What a supplied charger draws on L1 when idle."""
 
-RESPONSE_DELAY_S = 0.1
-"""Lab seconds from a new current command to the current starting to move."""
+RESPONSE_DELAY_S = 0.05
+"""Lab seconds from a new current command to the current starting to move.
 
-TIME_CONSTANT_S = 0.1
+The default dynamics are fast (settled well within a lab second) so the energy of a session
+hardly differs from "full current from the contactor closing"; a charger or EV with a
+slower response gets its own :class:`StageParams` (the seam for tests of response times)."""
+
+TIME_CONSTANT_S = 0.05
 """First-order time constant of the current response, lab seconds."""
 
 DC_PACK_VOLTAGE_V = (360.0, 410.0)
