@@ -26,6 +26,7 @@ import enum
 import ipaddress
 import json
 import os
+import random
 import sys
 import threading
 import time
@@ -229,9 +230,10 @@ def install_evcc_hooks(rec: Recorder) -> None:
 
 # ----------------------------------------------------------------------------- numbers
 def pv(value: float, unit: Any, cls: Any) -> Any:
-    """A -2/DIN PhysicalValue (int16 value x 10^multiplier, multiplier -3..3)."""
+    """A -2/DIN PhysicalValue (int16 value x 10^multiplier, multiplier -3..3): multiplier 0
+    when exact, else the coarsest exact one, else the first that fits (rounded)."""
     best = None
-    for multiplier in range(-3, 4):
+    for multiplier in (0, -1, -2, -3, 1, 2, 3):
         scaled = round(value / 10 ** multiplier)
         if abs(scaled) > 32767:
             continue
@@ -306,9 +308,12 @@ def make_evse_controller(rec: Recorder) -> Any:
             result = await super().is_authorized(*args, **kwargs)
             verdict = str(p.get("authorization", "accepted")).lower()
             if verdict == "rejected":
+                # the response code goes into AuthorizationRes: FAILED of the session's
+                # protocol family (each ResponseCode enum has a FAILED member)
+                code = result.certificate_response_status
                 return AuthorizationResponse(
                     authorization_status=AuthorizationStatus.REJECTED,
-                    certificate_response_status=result.certificate_response_status)
+                    certificate_response_status=type(code).FAILED if code is not None else None)
             return result
 
         async def get_ac_charge_params_v2(self) -> Any:
@@ -468,6 +473,10 @@ def make_ev_controller(evcc_config: Any) -> Any:
         PVEVMaxVoltage,
         PVEVMinCurrent,
     )
+    from iso15118.shared.messages.iso15118_20.common_messages import (
+        EVPowerScheduleEntry,
+        EVPowerScheduleEntryList,
+    )
 
     p: dict[str, Any] = SPEC.get("ev") or {}
 
@@ -538,6 +547,40 @@ def make_ev_controller(evcc_config: Any) -> Any:
                     setattr(params, attr, rational(float(p[key])))
             return params
 
+        async def process_scheduled_se_params(self, scheduled_params: Any, pause: bool) -> Any:
+            profile, progress = await super().process_scheduled_se_params(scheduled_params,
+                                                                          pause)
+            if profile is not None and p.get("bpt_discharge"):
+                # plan to discharge: follow the charger's discharging schedule (negative
+                # power); the package's EV derives BPT_ChannelSelection from the sign
+                chosen = scheduled_params.schedule_tuples[0]
+                source = chosen.discharging_schedule or chosen.charging_schedule
+                entries = []
+                for entry in source.power_schedule.schedule_entry_list.entries:
+                    value = float(entry.power.value) * 10 ** entry.power.exponent
+                    entries.append(EVPowerScheduleEntry(duration=entry.duration,
+                                                        power=rational(-abs(value))))
+                profile.entry_list = EVPowerScheduleEntryList(entries=entries)
+            return profile, progress
+
+        async def get_scheduled_dc_charge_loop_params(self) -> Any:
+            params = await super().get_scheduled_dc_charge_loop_params()
+            if "dc_target_current_a" in p:
+                params.ev_target_current = rational(float(p["dc_target_current_a"]))
+            if "dc_target_voltage_v" in p:
+                params.ev_target_voltage = rational(float(p["dc_target_voltage_v"]))
+            return params
+
+        async def get_bpt_scheduled_dc_charge_loop_params(self) -> Any:
+            params = await super().get_bpt_scheduled_dc_charge_loop_params()
+            if "max_discharge_power_w" in p:
+                params.ev_max_discharge_power = rational(float(p["max_discharge_power_w"]))
+            if "min_discharge_power_w" in p:
+                params.ev_min_discharge_power = rational(float(p["min_discharge_power_w"]))
+            if "max_discharge_current_a" in p:
+                params.ev_max_discharge_current = rational(float(p["max_discharge_current_a"]))
+            return params
+
     return BenchEVController(evcc_config)
 
 
@@ -594,7 +637,11 @@ def main(argv: list[str]) -> int:
         print(f"bad launch spec {argv[1]}: role {role!r} is not 'secc' or 'evcc'", file=sys.stderr)
         return 2
     rec = Recorder(records_path, role)
-    rec.event("process", pid=os.getpid(), python=sys.version.split()[0])
+    seed = int(SPEC.get("seed", 0))
+    # the package's simulators draw random numbers (e.g. how often the EV answers
+    # EVProcessing=Ongoing): seeded, so a session replays the same way
+    random.seed(seed)
+    rec.event("process", pid=os.getpid(), python=sys.version.split()[0], seed=seed)
     try:
         install_hooks(rec)
         if role == "secc":

@@ -169,8 +169,8 @@ class ChargerParams:
     authorization: str = "accepted"
 
     def to_spec(self) -> dict[str, Any]:
-        spec = {k: v for k, v in asdict(self).items() if v not in (None, ())}
-        return spec
+        return {k: list(v) if isinstance(v, tuple) else v
+                for k, v in asdict(self).items() if v not in (None, ())}
 
 
 @dataclass(frozen=True)
@@ -198,14 +198,23 @@ class EVParams:
     min_discharge_current_a: float | None = None
     #: -20: "scheduled" or "dynamic" (None: the first parameter set the charger offers).
     control_mode: str | None = None
+    #: -20 BPT, scheduled: plan discharging (EV power profile from the discharging schedule,
+    #: negative power, so BPT_ChannelSelection = Discharge).
+    bpt_discharge: bool = False
+    #: -20 DC scheduled charge loop EVTargetCurrent/EVTargetVoltage (negative current:
+    #: discharge).
+    dc_target_current_a: float | None = None
+    dc_target_voltage_v: float | None = None
 
     def to_spec(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        return {k: v for k, v in asdict(self).items() if v not in (None, False)}
 
 
 @dataclass(frozen=True)
 class Faults:
-    """Deliberate misbehaviour of an emulator (to prove that checks can fail)."""
+    """Deviations from the standard's timing: deliberate misbehaviour (late answers, to prove
+    that checks can fail) and tolerance (scaled timeouts, for emulator-vs-emulator runs on
+    slow machines)."""
 
     #: Send the named message this many seconds late (e.g. {"ChargeParameterDiscoveryRes": 3}).
     response_delays_s: dict[str, float] = field(default_factory=dict)
@@ -233,6 +242,8 @@ class SeccSettings:
     charger: ChargerParams = ChargerParams()
     faults: Faults = Faults()
     log_level: str = "INFO"
+    #: Seed of the package simulator's random choices (replayable sessions).
+    seed: int = 0
 
     @property
     def needs_pki(self) -> bool:
@@ -269,6 +280,8 @@ class EvccSettings:
     ev: EVParams = EVParams()
     faults: Faults = Faults()
     log_level: str = "INFO"
+    #: Seed of the package simulator's random choices (replayable sessions).
+    seed: int = 0
 
     @property
     def needs_pki(self) -> bool:
@@ -433,7 +446,8 @@ def start_secc(settings: SeccSettings, workdir: Path, iface: str, *, netns: str 
         pki_dir = make_pki(install, Path(workdir) / "pki")
     env = _package_env(install, iface, settings.log_level, pki_dir)
     env.update(settings.env())
-    spec = {"charger": settings.charger.to_spec(), **settings.faults.to_spec()}
+    spec = {"charger": settings.charger.to_spec(), "seed": settings.seed,
+            **settings.faults.to_spec()}
     return _spawn(install, "secc", Path(workdir), iface, netns, env, spec)
 
 
@@ -452,6 +466,7 @@ def start_evcc(settings: EvccSettings, workdir: Path, iface: str, *, netns: str 
     env = _package_env(install, iface, settings.log_level, pki_dir)
     env["EVCC_CONFIG_PATH"] = str(config_path)
     spec = {"ev": settings.ev.to_spec(), "evcc_config": settings.package_config(),
+            "seed": settings.seed,
             **settings.faults.to_spec()}
     return _spawn(install, "evcc", workdir, iface, netns, env, spec)
 

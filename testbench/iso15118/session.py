@@ -33,6 +33,29 @@ CHARGE_PARAMETER_MESSAGES = (
 )
 
 
+def physical_value(node: Any) -> float | None:
+    """A number from a decoded value: -2/DIN PhysicalValue ``{"Value", "Multiplier"}`` or
+    -20 RationalNumber ``{"Value", "Exponent"}`` (or a plain number)."""
+    if isinstance(node, (int, float)):
+        return float(node)
+    if not isinstance(node, dict) or "Value" not in node:
+        return None
+    power = node.get("Multiplier", node.get("Exponent", 0)) or 0
+    return float(node["Value"]) * 10.0 ** int(power)
+
+
+def best_common_protocol(ev_offer: list[str] | tuple[str, ...],
+                         charger_support: list[str] | tuple[str, ...]) -> str | None:
+    """The protocol a conformant SECC picks: the EV's highest-priority one it supports."""
+    return next((p for p in ev_offer if p in charger_support), None)
+
+
+def _as_list(node: Any) -> list[Any]:
+    if node is None:
+        return []
+    return list(node) if isinstance(node, list) else [node]
+
+
 @dataclass(frozen=True)
 class RoundTrip:
     """A request and its response as the requester (EVCC) saw them."""
@@ -203,6 +226,65 @@ class SessionResult:
             dynamic = res.get("Dynamic_SEResControlMode")
             return [dynamic] if dynamic is not None else []
         return []
+
+    def pmax_schedule(self) -> list[dict[str, float | None]]:
+        """-2/DIN: the first offered SAScheduleTuple's PMaxSchedule as
+        ``[{"start_s", "duration_s", "max_power_w"}]``."""
+        tuples = self.schedules()
+        if not tuples or "PMaxSchedule" not in tuples[0]:
+            return []
+        out = []
+        for entry in _as_list(tuples[0]["PMaxSchedule"].get("PMaxScheduleEntry")):
+            interval = entry.get("RelativeTimeInterval", {})
+            out.append({"start_s": float(interval.get("start", 0)),
+                        "duration_s": (float(interval["duration"]) if "duration" in interval
+                                       else None),
+                        "max_power_w": physical_value(entry.get("PMax"))})
+        return out
+
+    def power_schedule(self, discharging: bool = False) -> list[dict[str, float | None]]:
+        """-20 scheduled mode: the first ScheduleTuple's charging (or discharging)
+        PowerSchedule as ``[{"start_s", "duration_s", "power_w"}]``."""
+        tuples = self.schedules()
+        key = "DischargingSchedule" if discharging else "ChargingSchedule"
+        if not tuples or key not in tuples[0]:
+            return []
+        entries = tuples[0][key].get("PowerSchedule", {}).get("PowerScheduleEntries", {})
+        out, start = [], 0.0
+        for entry in _as_list(entries.get("PowerScheduleEntry")):
+            duration = float(entry.get("Duration", 0))
+            out.append({"start_s": start, "duration_s": duration,
+                        "power_w": physical_value(entry.get("Power"))})
+            start += duration
+        return out
+
+    def ev_charging_profile(self) -> list[dict[str, float | None]]:
+        """What the EV planned in PowerDeliveryReq(Start): -2 ChargingProfile entries
+        ``[{"start_s", "max_power_w"}]`` or -20 EVPowerProfile ``[{"start_s", "power_w"}]``."""
+        for req in self.find("PowerDeliveryReq", sender="evcc"):
+            if req.fields.get("ChargeProgress") != "Start":
+                continue
+            if "ChargingProfile" in req.fields:
+                return [{"start_s": float(e.get("ChargingProfileEntryStart", 0)),
+                         "max_power_w": physical_value(e.get("ChargingProfileEntryMaxPower"))}
+                        for e in _as_list(req.fields["ChargingProfile"].get("ProfileEntry"))]
+            profile = req.fields.get("EVPowerProfile")
+            if profile:
+                out, start = [], 0.0
+                for e in _as_list(profile.get("EVPowerProfileEntries", {})
+                                  .get("EVPowerProfileEntry")):
+                    out.append({"start_s": start, "power_w": physical_value(e.get("Power"))})
+                    start += float(e.get("Duration", 0))
+                return out
+        return []
+
+    def bpt_channel(self) -> str | None:
+        """-20 BPT: the BPT_ChannelSelection of the EV's final PowerDeliveryReq(Start)."""
+        chosen = None
+        for req in self.find("PowerDeliveryReq", sender="evcc"):
+            if req.fields.get("ChargeProgress") == "Start" and "BPT_ChannelSelection" in req.fields:
+                chosen = str(req.fields["BPT_ChannelSelection"])
+        return chosen
 
     def timings(self) -> Timings:
         """JVM start per side, discovery, session and message round-trip durations."""
