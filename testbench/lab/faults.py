@@ -19,7 +19,24 @@ CHARGER_FAULTS: dict[str, str] = {
     "ignores-availability": "accepts ChangeAvailability but keeps its connector status",
     "meter-overreports-energy": "its OCPP energy register counts 10 % more energy than it delivers",
     "exceeds-max-current": "offers and delivers 15 % more current than its max_current_a",
+    "firmware-wrong-status-sequence": "reports a firmware update's statuses out of order "
+                                      "(Installing before Downloaded)",
+    "firmware-installed-but-old-version": "reports a firmware update Installed but boots the "
+                                          "version it ran before",
+    "firmware-accepts-invalid-signature": "installs signed firmware whose signature does not "
+                                          "verify (2.x), instead of reporting InvalidSignature",
+    "firmware-bricks-after-failed-download": "after reporting DownloadFailed it goes off line and "
+                                             "never comes back",
+    "upload-reported-without-file": "reports a diagnostics or log upload Uploaded without "
+                                    "sending the file",
 }
+
+FIRMWARE_FAULTS: tuple[str, ...] = (
+    "firmware-wrong-status-sequence", "firmware-installed-but-old-version",
+    "firmware-accepts-invalid-signature", "firmware-bricks-after-failed-download",
+    "upload-reported-without-file",
+)
+"""Charger faults caught by the firmware and diagnostics suites (suites/firmware)."""
 
 EV_FAULTS: dict[str, str] = {
     "never-requests-energy": "stays in state B after plug-in instead of moving to C",

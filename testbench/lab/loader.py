@@ -26,6 +26,7 @@ from testbench.lab.model import (
     ChargerSpec,
     CsmsSettings,
     EVSpec,
+    FileServerSettings,
     InstrumentSpec,
     Lab,
     LabSettings,
@@ -124,6 +125,19 @@ _CSMS_FIELDS = (
     _Field("connect_timeout_s", "number", "60", low=0, low_open=True),
 )
 
+_FILES_FIELDS = (
+    _Field("host", "str", '"127.0.0.1"', pattern=_NO_SPACE,
+           pattern_hint="a host name or IP address without spaces"),
+    _Field("url_host", "str", '"192.0.2.1"', pattern=_NO_SPACE,
+           pattern_hint="the host name or IP address chargers reach the bench at"),
+    _Field("port", "int", "8080", low=0, high=65535, hint="0 picks any free port"),
+    _Field("ftp", "bool", "true", hint="also serve FTP (older chargers upload only by FTP)"),
+    _Field("ftp_port", "int", "2121", low=0, high=65535, hint="0 picks any free port"),
+    _Field("https_port", "int", "8443", low=0, high=65535, hint="0 picks any free port"),
+    _Field("tls_cert", "path", '"certs/files.pem"'),
+    _Field("tls_key", "path", '"certs/files.key"'),
+)
+
 _LIMIT_FIELDS = (
     _Field("max_voltage_v", "number", "480", low=0, low_open=True),
     _Field("max_current_a", "number", "80", low=0, low_open=True),
@@ -192,6 +206,7 @@ _INSTRUMENT_FIELDS = (
 _TOP_LEVEL = {
     "lab": "table",
     "csms": "table",
+    "files": "table",
     "safety": "table",
     "chargers": "array",
     "evs": "array",
@@ -202,6 +217,7 @@ _TOP_LEVEL = {
 SCHEMAS: dict[str, tuple[str, ...]] = {
     "lab": tuple(f.name for f in _LAB_FIELDS),
     "csms": tuple(f.name for f in _CSMS_FIELDS),
+    "files": tuple(f.name for f in _FILES_FIELDS),
     "safety": tuple(f.name for f in _LIMIT_FIELDS),
     "chargers": tuple(f.name for f in _CHARGER_FIELDS),
     "evs": tuple(f.name for f in _EV_FIELDS),
@@ -631,14 +647,15 @@ class _LabBuilder:
         self._top_level()
         settings = self._settings()
         csms = self._csms(settings)
+        files = self._files()
         safety = self._limits(self._table("safety"), "safety", SafetyLimits())
         chargers, charger_ids = self._chargers(settings, csms)
         evs, ev_ids = self._evs(settings)
         stations = self._stations(safety, charger_ids, ev_ids)
-        if self.p.items or settings is None or csms is None:
+        if self.p.items or settings is None or csms is None or files is None:
             return None
         return Lab(path=path, settings=settings, csms=csms, chargers=chargers, evs=evs,
-                   stations=stations)
+                   stations=stations, files=files)
 
     # -- top level and single tables
 
@@ -702,6 +719,38 @@ class _LabBuilder:
         if len(self.p) != before:
             return None
         return CsmsSettings(**values)
+
+    def _files(self) -> FileServerSettings | None:
+        raw = self._table("files")
+        if raw is None:
+            if "files" in self.doc:
+                return None  # not a table: reported with the top level
+            raw = {}
+        before = len(self.p)
+        values = _read_table(raw, "files", _FILES_FIELDS, self.p)
+        has_cert, has_key = "tls_cert" in values, "tls_key" in values
+        if has_cert != has_key:
+            missing = "tls_key" if has_cert else "tls_cert"
+            example = '"certs/files.key"' if has_cert else '"certs/files.pem"'
+            self.p.add("files", missing,
+                       "HTTPS needs both a certificate and its private key, only one is set",
+                       f"add {missing} = {example} or remove the other TLS file")
+        if values.get("host") in ("0.0.0.0", "::") and "url_host" not in values:
+            self.p.add("files", "url_host",
+                       f"the file server listens on every interface (host = "
+                       f"\"{values['host']}\") but no url_host says which address chargers "
+                       "reach it at",
+                       'add url_host = "<the bench\'s address on the station network>"')
+        ports = [(k, values[k]) for k in ("port", "ftp_port", "https_port") if values.get(k)]
+        seen: dict[int, str] = {}
+        for key, port in ports:
+            if port in seen:
+                self.p.add("files", key, f"port {port} is also {seen[port]}",
+                           "give each protocol its own port (or 0 for any free port)")
+            seen[port] = key
+        if len(self.p) != before:
+            return None
+        return FileServerSettings(**values)
 
     def _limits(self, raw: dict[str, Any] | None, table: str, base: SafetyLimits) -> SafetyLimits:
         if raw is None:

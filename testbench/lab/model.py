@@ -49,6 +49,26 @@ class CsmsSettings:
 
 
 @dataclass(frozen=True)
+class FileServerSettings:
+    """[files]: the bench's file server (firmware images out, diagnostics and logs in).
+
+    Started with the central system. ``host`` is where it listens; ``url_host`` is the host
+    put in the URLs handed to chargers (default: ``host``, or 127.0.0.1 for 0.0.0.0). Port 0
+    picks a free port. FTP runs beside HTTP when ``ftp`` is true; HTTPS runs on
+    ``https_port`` when ``tls_cert`` and ``tls_key`` are set.
+    """
+
+    host: str = "127.0.0.1"
+    url_host: str | None = None
+    port: int = 0
+    ftp: bool = True
+    ftp_port: int = 0
+    https_port: int = 0
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+
+@dataclass(frozen=True)
 class ChargerSpec:
     """One charger of the inventory ([[chargers]])."""
 
@@ -168,6 +188,7 @@ class Lab:
     chargers: dict[str, ChargerSpec]
     evs: dict[str, EVSpec]
     stations: dict[str, StationSpec]
+    files: FileServerSettings = field(default_factory=FileServerSettings)
 
     @property
     def is_sim(self) -> bool:
