@@ -45,9 +45,22 @@ class ChargerEntry:
     extra: dict[str, object] = field(default_factory=dict)
 
 
+def _table(value: dict[str, object]) -> str:
+    return "{ " + ", ".join(f"{k} = {_value(v)}" for k, v in value.items()) + " }"
+
+
 def write_lab(path: Path, chargers: list[ChargerEntry], evs: list[str],
-              time_scale: float = 10.0, csms_port: int = 0, name: str = "selftest-lab") -> Path:
-    """Write a simulated lab with one station holding every charger and EV."""
+              time_scale: float = 10.0, csms_port: int = 0, name: str = "selftest-lab",
+              analyzers: dict[str, str] | None = None,
+              instruments: list[dict[str, object]] | None = None,
+              limits: dict[str, float] | None = None) -> Path:
+    """Write a simulated lab with one station holding every charger and EV.
+
+    ``analyzers`` maps a charger id to a power-analyser driver (``yokogawa-wt``,
+    ``zes-lmg600``): a ``power_analyzer`` on that charger's outlet, on a free port.
+    ``instruments`` are more station instrument tables as written (``options`` a dict);
+    ``limits`` the station's ``[stations.limits]``.
+    """
     lines = [
         "[lab]", f'name = "{name}"', 'mode = "sim"', f"time_scale = {time_scale}",
         f'output_dir = "{path.parent / "reports"}"', "",
@@ -63,11 +76,23 @@ def write_lab(path: Path, chargers: list[ChargerEntry], evs: list[str],
         lines += ["[[evs]]", f'id = "{ev_id}"'] + [f"{k} = {_value(v)}" for k, v in EVS[ev_id].items()] + [""]
     lines += ["[[stations]]", 'id = "bay"', f"chargers = {_value([c.id for c in chargers])}",
               f"evs = {_value(evs)}", ""]
+    if limits:
+        lines += ["  [stations.limits]"] + [f"  {k} = {_value(v)}" for k, v in limits.items()] + [""]
     for entry in chargers:
         port = free_port()
         for role in ("ev_emulator", "rfid", "charger_power"):
             lines += ["  [[stations.instruments]]", f'  name = "{role}-{entry.id}"', f'  role = "{role}"',
                       '  driver = "sim-ev-emulator"',
                       f'  resource = "TCPIP::127.0.0.1::{port}::SOCKET"', f'  charger = "{entry.id}"', ""]
+    extra = list(instruments or [])
+    for charger_id, driver in (analyzers or {}).items():
+        extra.append({"name": f"analyser-{charger_id}", "role": "power_analyzer", "driver": driver,
+                      "resource": f"TCPIP::127.0.0.1::{free_port()}::SOCKET", "charger": charger_id})
+    for table in extra:
+        lines.append("  [[stations.instruments]]")
+        for key, value in table.items():
+            shown = _table(value) if isinstance(value, dict) else _value(value)  # type: ignore[arg-type]
+            lines.append(f"  {key} = {shown}")
+        lines.append("")
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
