@@ -13,7 +13,8 @@ namespace removes its veth end, and with it the pair.
 Links are removed by :meth:`V2GLink.remove`, by the context manager, at interpreter exit
 (atexit), and, if a previous run was killed (SIGKILL, power cut), by
 :func:`remove_leftovers` on the next creation: names carry the creating process id, and
-namespaces whose process is gone are deleted. Needs root or CAP_NET_ADMIN and iproute2.
+namespaces whose process is gone are deleted, after killing any emulator still running
+inside (a killed bench cannot stop its children). Needs root or CAP_NET_ADMIN and iproute2.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import itertools
 import os
 import re
 import shutil
+import signal
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -57,11 +59,12 @@ class V2GLink:
     evcc_addr: str = EVCC_ADDR
 
     def remove(self) -> None:
-        """Delete both namespaces (and so the veth pair). Safe to call twice."""
+        """Kill what still runs inside, delete both namespaces (and so the veth pair).
+        Safe to call twice."""
         with _lock:
             _live.pop(self.tag, None)
         for ns in (self.secc_netns, self.evcc_netns):
-            _ip("netns", "delete", ns, check=False)
+            _delete_namespace(ns)
 
     def exists(self) -> bool:
         """True while both namespaces exist."""
@@ -81,6 +84,17 @@ def _ip(*args: str, check: bool = True, timeout_s: float = 10.0) -> subprocess.C
                          f"{proc.stderr.strip() or proc.stdout.strip()}. Creating V2G links needs "
                          "root or CAP_NET_ADMIN; run the bench as root or grant the capability")
     return proc
+
+
+def _delete_namespace(name: str) -> None:
+    """SIGKILL the processes inside ``name`` (a namespace lives on while they do), delete it."""
+    pids = _ip("netns", "pids", name, check=False).stdout.split()
+    for pid in pids:
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except (ProcessLookupError, PermissionError, ValueError):
+            pass
+    _ip("netns", "delete", name, check=False)
 
 
 def list_namespaces() -> list[str]:
@@ -109,7 +123,7 @@ def remove_leftovers() -> list[str]:
         pid = int(match.group(1))
         if pid == os.getpid() or _pid_alive(pid):
             continue
-        _ip("netns", "delete", name, check=False)
+        _delete_namespace(name)
         removed.append(name)
     return removed
 

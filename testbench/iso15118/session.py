@@ -330,12 +330,32 @@ class SessionResult:
             "notes": self.notes,
         }
 
+    def as_text(self, width: int = 160) -> str:
+        """A readable message log: time since the first message, direction, name, content
+        (each message once, as its sender recorded it; events in brackets)."""
+        start = self.items[0].t_mono_s if self.items else 0.0
+        lines = []
+        for item in self.items:
+            at = f"{item.t_mono_s - start:8.3f} s"
+            if isinstance(item, V2GEvent):
+                detail = ", ".join(f"{k}={v}" for k, v in item.data.items())
+                lines.append(f"{at}  [{item.role} {item.name}] {detail}"[:width])
+            elif item.direction == "tx" or not any(
+                    m.direction == "tx" and m.sender == item.sender for m in self.messages):
+                arrow = "EV  -> EVSE" if item.sender == "evcc" else "EVSE -> EV "
+                body = json.dumps(item.fields, separators=(",", ":"), default=str)
+                lines.append(f"{at}  {arrow}  {item.name}  {body}"[:width])
+        return "\n".join(lines)
+
     def write_evidence(self, folder: Path) -> list[Path]:
-        """Write ``v2g.jsonl`` (every message and event, time-ordered) and ``session.json``."""
+        """Write ``v2g.jsonl`` (every message and event, time-ordered), ``v2g.txt`` (readable
+        log) and ``session.json`` (summary)."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         log = write_evidence(self.items, folder / "v2g.jsonl")
+        text = folder / "v2g.txt"
+        text.write_text(self.as_text() + "\n", encoding="utf-8")
         summary = folder / "session.json"
         summary.write_text(json.dumps(self.summary(), indent=2, default=str) + "\n",
                            encoding="utf-8")
-        return [log, summary]
+        return [log, text, summary]

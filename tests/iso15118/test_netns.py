@@ -72,11 +72,15 @@ def test_leftovers_of_a_dead_process_are_removed_and_live_links_kept(netns_ready
 
 
 _CHILD = """
-import sys, time
+import subprocess, sys, time
 from testbench.iso15118.netns import create_link, v2g_link
 plain = create_link()            # removed at exit (atexit)
 with v2g_link() as scoped:       # removed when Ctrl-C unwinds the block
-    print(plain.secc_netns, plain.evcc_netns, scoped.secc_netns, scoped.evcc_netns, flush=True)
+    # an emulator stand-in that outlives a killed bench
+    sleeper = subprocess.Popen(["ip", "netns", "exec", scoped.secc_netns, "sleep", "60"],
+                               start_new_session=True)
+    print(plain.secc_netns, plain.evcc_netns, scoped.secc_netns, scoped.evcc_netns,
+          sleeper.pid, flush=True)
     time.sleep(60)
 """
 
@@ -88,25 +92,41 @@ def _start_child() -> tuple[subprocess.Popen[str], list[str]]:
     line = child.stdout.readline()
     if not line:
         pytest.fail(f"child did not create its links: {child.stderr.read() if child.stderr else ''}")
-    return child, line.split()
+    *names, sleeper = line.split()
+    return child, names, int(sleeper)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:  # a zombie is not alive
+        return f.read().split()[2] != "Z"
 
 
 def test_ctrl_c_and_exit_remove_every_link_of_the_process(netns_ready):
-    child, names = _start_child()
+    child, names, sleeper = _start_child()
     assert set(names) <= set(list_namespaces())
     child.send_signal(signal.SIGINT)
     child.wait(timeout=20)
     assert set(names).isdisjoint(list_namespaces())
+    assert not _alive(sleeper), "what ran inside a removed link must be gone"
 
 
 def test_links_of_a_killed_process_are_swept_by_the_next_creation(netns_ready):
-    child, names = _start_child()
+    child, names, sleeper = _start_child()
     os.kill(child.pid, signal.SIGKILL)
     child.wait(timeout=20)
     time.sleep(0.1)
     assert set(names) <= set(list_namespaces()), "SIGKILL cannot clean up: leftovers expected"
+    assert _alive(sleeper)
     link: V2GLink = create_link()
     try:
         assert set(names).isdisjoint(list_namespaces())
+        deadline = time.monotonic() + 5
+        while _alive(sleeper) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(sleeper), "the sweep must kill what ran in a stale link"
     finally:
         link.remove()

@@ -177,7 +177,10 @@ def test_summary_and_evidence_are_written(tmp_path):
     result = complete_iso2_ac().result()
     paths = result.write_evidence(tmp_path)
     summary = json.loads((tmp_path / "session.json").read_text())
-    assert [p.name for p in paths] == ["v2g.jsonl", "session.json"]
+    assert [p.name for p in paths] == ["v2g.jsonl", "v2g.txt", "session.json"]
+    text = (tmp_path / "v2g.txt").read_text()
+    assert "EV  -> EVSE  SessionSetupReq" in text and "EVSE -> EV   SessionStopRes" in text
+    assert text.count("SessionStopRes") == 1  # each message once
     assert summary["protocol"] == "ISO_15118_2" and summary["completed"] is True
     lines = (tmp_path / "v2g.jsonl").read_text().splitlines()
     assert len(lines) == len(result.items)

@@ -294,3 +294,20 @@ def test_a_session_that_does_not_end_is_stopped_at_the_timeout(iso15118, tmp_pat
     assert result.timed_out and not result.completed
     assert result.exit_codes["evcc"] is not None and result.exit_codes["secc"] is not None
     assert "session did not end within the timeout" in result.notes
+
+
+def test_an_emulator_that_cannot_start_ends_the_session_with_its_reason(iso15118, tmp_path):
+    result = session(tmp_path, ev_preset("iso2-ac"), SeccSettings(protocols=("ISO_15118_99",)))
+    assert not result.completed and not result.timed_out
+    crash = result.event("crashed", "secc")
+    assert crash is not None and "NoSupportedProtocols" in crash.data["error"], explain(result)
+    assert any(e.startswith("secc crashed") for e in result.errors())
+    assert result.messages == []
+
+
+def test_a_bad_ev_config_is_refused_not_replaced_by_defaults(iso15118, tmp_path):
+    # the package's own loader would silently fall back to its default EV config
+    result = session(tmp_path, ev_preset("iso2-ac", energy_transfer_mode="AC_four_phase"))
+    crash = result.event("crashed", "evcc")
+    assert crash is not None and "energyTransferMode" in crash.data["error"], explain(result)
+    assert result.messages == []
