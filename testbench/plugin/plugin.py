@@ -40,6 +40,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="skip the tests that already have a verdict in that run; run the rest")
     group.addoption("--testbench-live", action="store_true", default=False,
                     help="live rich progress and verdicts (used by `testbench run`)")
+    group.addoption("--charger-firmware", action="append", default=[], metavar="CHARGER=VERSION",
+                    help="the firmware a charger runs now, instead of lab.toml's (after an "
+                         "update: used by `testbench certify`; repeatable)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -51,6 +54,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[BENCH_KEY] = session
     config.pluginmanager.register(session, "testbench-session")
     config.pluginmanager.import_plugin("fixtures.bench")
+    config.pluginmanager.import_plugin("fixtures.files")
 
 
 class BenchSession:
@@ -79,9 +83,10 @@ class BenchSession:
     def lab(self) -> Lab:
         if self._lab is None:
             try:
-                self._lab = load_lab(self.lab_path)
+                lab = load_lab(self.lab_path)
             except LabConfigError as exc:
                 raise pytest.UsageError(str(exc)) from None
+            self._lab = with_firmware(lab, self.config.getoption("charger_firmware") or [])
         return self._lab
 
     @property
@@ -259,11 +264,30 @@ class BenchSession:
             test_id=item.nodeid, name=getattr(item, "originalname", item.name),
             testcase_id=testcase_id(item, charger.ocpp_version),
             suite=_suite_of(item), station=pairing.station, ev=ev.id, charger=charger.id,
-            charger_firmware=charger.firmware, ev_software=ev.software,
+            charger_firmware=self._announced_firmware(charger.id) or charger.firmware,
+            ev_software=ev.software,
             ocpp_version=charger.ocpp_version, verdict=verdict,
             duration_s=round(time.time() - started, 3), message=message,
             evidence=item.stash.get(EVIDENCE_KEY, []), wall_s=time.time(), run_id=self.run_id)
         return record
+
+    def _announced_firmware(self, charger_id: str) -> str | None:
+        """The firmware the charger announced in its last BootNotification this run (None:
+        no boot seen, e.g. a real charger that kept its connection)."""
+        csms = getattr(self.runtime, "csms", None)
+        if csms is None:
+            return None
+        try:
+            handle = csms.charger(charger_id)
+            payload = handle.state.boot_payload
+        except Exception:  # noqa: BLE001 - the inventory's firmware is the fallback
+            return None
+        if not payload:
+            return None
+        from testbench.procedures.ocpp import boot_identity
+
+        firmware = boot_identity(handle, payload)[2]
+        return str(firmware) if firmware else None
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         try:
@@ -316,6 +340,25 @@ class BenchSession:
 RESULT_PROPERTY = "testbench_result"
 STARTED_KEY = pytest.StashKey[float]()
 EVIDENCE_KEY = pytest.StashKey[list[str]]()
+
+
+def with_firmware(lab: Lab, overrides: list[str]) -> Lab:
+    """``lab`` with the chargers' firmware replaced as ``CHARGER=VERSION`` says."""
+    if not overrides:
+        return lab
+    import dataclasses
+
+    chargers = dict(lab.chargers)
+    for text in overrides:
+        charger_id, sep, version = text.partition("=")
+        if not sep or not version.strip():
+            raise pytest.UsageError(f"--charger-firmware {text!r}: write CHARGER=VERSION, "
+                                    "e.g. voltiq-w22=3.5.0")
+        if charger_id not in chargers:
+            raise pytest.UsageError(f"--charger-firmware {text!r}: no charger {charger_id!r} in "
+                                    f"{lab.path}; chargers: {', '.join(chargers)}")
+        chargers[charger_id] = dataclasses.replace(chargers[charger_id], firmware=version.strip())
+    return dataclasses.replace(lab, chargers=chargers)
 
 
 def _pairing_of(item: pytest.Item) -> Pairing | None:

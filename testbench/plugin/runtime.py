@@ -1,4 +1,4 @@
-"""The bench of one run: central system, simulated lab, instruments, and their teardown.
+"""The bench of one run: central system, file server, simulated lab, instruments, teardown.
 
 ``BenchRuntime.close()`` always leaves every opened instrument in its safe state, whatever
 ended the run (normal end, failure, exception, Ctrl-C, SIGTERM).
@@ -32,11 +32,13 @@ class BenchRuntime:
         self.central: Any = None
         self.csms: Any = None
         self.sim: SimProcess | None = None
+        self.files: Any = None  # testbench.firmware.fileserver.FileServer, started with the CSMS
         self._instruments: dict[tuple[str, str], Any] = {}  # (driver, resource) -> driver
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
-        """Start the central system, the simulated lab (sim mode), and wait for the chargers."""
+        """Start the central system and the file server, the simulated lab (sim mode), and
+        wait for the chargers."""
         from testbench.csms import CentralSystem, Csms
 
         self.loop = BackgroundLoop()
@@ -44,6 +46,11 @@ class BenchRuntime:
                                      trace_dir=self.run_dir / "traces")
         self.loop.run(self.central.start(), timeout_s=30)
         self.csms = Csms(self.central, self.loop, self.clock)
+        from testbench.firmware.fileserver import FileServer
+
+        self.files = FileServer(self.lab.files, self.run_dir / "files", self.clock,
+                                lab_dir=self.lab.path.parent)
+        self.files.start()
         if self.lab.is_sim:
             base_url = self.central.url_for("_").rsplit("/", 1)[0]
             self.sim = SimProcess.start(self.lab.path, base_url, self.clock.epoch,
@@ -75,6 +82,9 @@ class BenchRuntime:
         if self.loop is not None:
             self.loop.stop()
             self.loop = None
+        if self.files is not None:
+            self.files.stop()
+            self.files = None
         for problem in problems:
             log.error(problem)
 

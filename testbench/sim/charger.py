@@ -22,6 +22,7 @@ from ocpp.exceptions import OCPPError
 
 from testbench.clock import LabClock
 from testbench.lab.model import ChargerSpec, EVSpec
+from testbench.sim.firmware import FirmwareAgent
 from testbench.sim.outbox import Offline, Outbox, Outgoing
 from testbench.sim.plant import ChargerMeter, Plant
 from testbench.sim.station import (
@@ -76,6 +77,8 @@ class SimCharger(ABC):
         self.clock = clock
         self.plant = plant if plant is not None else Plant(clock)
         self.faults = frozenset(spec.faults)
+        self.firmware_version = spec.firmware  # announced at boot; a firmware update changes it
+        self.firmware_agent = FirmwareAgent(self)  # may load an installed firmware and its faults
         self.settings = Settings()
         self.outbox = Outbox()
         self.connectors: list[Connector] = []
@@ -538,6 +541,7 @@ class SimCharger(ABC):
 
     async def wait_powered(self) -> None:
         await self._power_on.wait()
+        await self.firmware_agent.wait_not_bricked()
 
     # ------------------------------------------------------------------ authorisation
 

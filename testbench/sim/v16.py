@@ -11,6 +11,7 @@ from ocpp.v16 import ChargePoint, call, call_result
 
 from testbench.sim.charger import SimCharger
 from testbench.sim.client import strict_routing
+from testbench.sim.firmware import Firmware16Handlers
 from testbench.sim.station import Connector, Transaction
 
 log = logging.getLogger("testbench.sim")
@@ -49,8 +50,8 @@ class Charger16(SimCharger):
 
     def firmware(self) -> str:
         if self.has("boots-with-wrong-firmware"):
-            return self.spec.firmware + "-rc1"
-        return self.spec.firmware
+            return self.firmware_version + "-rc1"
+        return self.firmware_version
 
     def boot_payload(self, reason: str) -> Any:
         return call.BootNotification(charge_point_vendor=self.spec.vendor,
@@ -267,7 +268,7 @@ class Charger16(SimCharger):
 
 
 @strict_routing
-class Client16(ChargePoint):
+class Client16(Firmware16Handlers, ChargePoint):
     """The 1.6 websocket client of one simulated charger."""
 
     def __init__(self, charger_id: str, ws: Any, sim: Charger16) -> None:

@@ -16,6 +16,7 @@ from ocpp.routing import after, on
 
 from testbench.sim.charger import SimCharger
 from testbench.sim.client import strict_routing
+from testbench.sim.firmware import Firmware2xHandlers
 from testbench.sim.station import Connector, Transaction
 
 log = logging.getLogger("testbench.sim")
@@ -50,8 +51,8 @@ class Charger2x(SimCharger):
 
     def firmware(self) -> str:
         if self.has("boots-with-wrong-firmware"):
-            return self.spec.firmware + "-rc1"
-        return self.spec.firmware
+            return self.firmware_version + "-rc1"
+        return self.firmware_version
 
     def boot_payload(self, reason: str) -> Any:
         station = {"vendor_name": self.spec.vendor, "model": self.spec.model,
@@ -317,7 +318,7 @@ class Charger2x(SimCharger):
                                 meter=self.meter_value(conn, "Trigger"))
 
 
-class _Client2x:
+class _Client2x(Firmware2xHandlers):
     """Request handlers shared by the 2.0.1 and 2.1 clients (mixed into a ChargePoint)."""
 
     sim: Charger2x

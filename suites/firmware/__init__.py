@@ -1,0 +1,1 @@
+"""Firmware management and diagnostics: update over OCPP, failures reported, logs uploaded."""
