@@ -301,7 +301,8 @@ def _level_of(results: dict[str, Any] | None, chargers: int) -> dict[str, Any] |
 def table(results: dict[str, Any], baseline: dict[str, Any] | None = None) -> str:
     """A plain-text table: per fleet size, both servers' figures, the ratios, the baseline."""
     head = (f"{'chargers':>8} {'server':10} {'msgs/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
-            f"{'sat p50':>8} {'sat p99':>8} {'cpu us/rt':>9} {'disc':>5} {'rss MB':>7}")
+            f"{'sat p50':>8} {'sat p99':>8} {'cpu us/rt':>9} {'cpu %':>5} {'disc':>5} "
+            f"{'rss MB':>7}")
     lines = [head, "-" * len(head)]
     for level in results["levels"]:
         n = level["chargers"]
@@ -312,6 +313,7 @@ def table(results: dict[str, Any], baseline: dict[str, Any] | None = None) -> st
                 f"{_fmt(s['saturated_p50_ms'], '.1f'):>8} "
                 f"{_fmt(s['saturated_p99_ms'], '.1f'):>8} "
                 f"{_fmt(s['server_cpu_us_per_round_trip'], '.0f'):>9} "
+                f"{_fmt(_percent(s['server_cpu_util']), '.0f'):>5} "
                 f"{s['disconnects']:>5} {_fmt(s['server_rss_mb'], '.0f'):>7}")
         for key in [k for k in level if k.startswith("ratio")]:
             ratio = level[key]
@@ -334,11 +336,21 @@ def table(results: dict[str, Any], baseline: dict[str, Any] | None = None) -> st
         ("msgs/s: Heartbeat round trips per second, all clients back to back (median of "
          "repeats)."),
         "p50/p99: round trip at a paced load; sat p50/p99: round trip at saturation.",
-        "cpu us/rt: server CPU time per round trip; disc: disconnects; rss: server memory.",
+        ("cpu us/rt: server CPU time per round trip; cpu %: server CPU use while saturated "
+         "(well below 100: the machine was busy); disc: disconnects; rss: server memory."),
         ("ratio: testbench / plain (ratio sync: / plain-sync), paired per repeat; msgs/s >= "
          f"{TARGET_RATIO} is the target, latency and cpu ratios < 1 mean testbench is faster."),
     ]
+    machine = results.get("machine", {})
+    before = _fmt(machine.get("loadavg_1m_before"), ".2f")
+    after = _fmt(machine.get("loadavg_1m"), ".2f")
+    lines.append(f"load average (1 min) before the run {before}, after {after}, on "
+                 f"{machine.get('cpus')} CPUs.")
     return "\n".join(lines)
+
+
+def _percent(fraction: float | None) -> float | None:
+    return None if fraction is None else fraction * 100.0
 
 
 def profile_summary(path: Path, top: int = 25) -> str:

@@ -24,9 +24,13 @@ from ocpp.routing import on  # type: ignore[import-untyped]
 from ocpp.v16 import call_result as result16  # type: ignore[import-untyped]
 from ocpp.v16.enums import RegistrationStatus  # type: ignore[import-untyped]
 from ocpp.v21 import call_result as result21  # type: ignore[import-untyped]
-from ocpp.v21.enums import RegistrationStatusEnumType as Registration21  # type: ignore[import-untyped]
+from ocpp.v21.enums import (  # type: ignore[import-untyped]
+    RegistrationStatusEnumType as Registration21,
+)
 from ocpp.v201 import call_result as result201  # type: ignore[import-untyped]
-from ocpp.v201.enums import RegistrationStatusEnumType as Registration201  # type: ignore[import-untyped]
+from ocpp.v201.enums import (  # type: ignore[import-untyped]
+    RegistrationStatusEnumType as Registration201,
+)
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
