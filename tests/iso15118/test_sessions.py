@@ -209,6 +209,20 @@ def test_plug_and_charge_authorises_with_a_per_run_pki(iso15118, tmp_path):
     assert (tmp_path / "session" / "pki" / "iso15118_2" / "certs" / "contractLeafCert.der").exists()
 
 
+@pytest.mark.slow
+def test_iso2_plug_and_charge_runs_over_tls_with_the_contract_certificate(iso15118, tmp_path):
+    result = session(tmp_path, ev_preset("iso2-ac", use_tls=True),
+                     SeccSettings(auth_modes=("PNC", "EIM")))
+    assert_completed(result, "ISO_15118_2")
+    assert result.event("sdp_response", "evcc") is not None
+    assert result.first("PaymentServiceSelectionReq").fields["SelectedPaymentOption"] == "Contract"
+    details = result.first("PaymentDetailsReq", sender="evcc")
+    assert details is not None and details.get("ContractSignatureCertChain", "Certificate"), \
+        explain(result)
+    assert result.sequence("evcc").index("PaymentDetailsReq") < \
+        result.sequence("evcc").index("AuthorizationReq")
+
+
 # ----------------------------------------------------------------------------- slow: negotiation
 @pytest.mark.slow
 @pytest.mark.parametrize("ev_offer, charger_support", [
