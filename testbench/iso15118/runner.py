@@ -16,6 +16,7 @@ process writes its own log (``secc.log``/``evcc.log``) and records file
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
@@ -387,6 +388,7 @@ class V2GProcess:
         else:  # the JVM child may outlive a Python that exited on its own
             _signal_group(self.popen.pid, signal.SIGKILL)
         self.tail.poll()
+        _live_processes.discard(self)
         return self.popen.returncode
 
     def log_tail(self, lines: int = 30) -> str:
@@ -395,6 +397,16 @@ class V2GProcess:
         except FileNotFoundError:
             return ""
         return "\n".join(text.splitlines()[-lines:])
+
+
+_live_processes: set[V2GProcess] = set()
+
+
+@atexit.register
+def _stop_live_processes() -> None:
+    """At interpreter exit, stop every emulator this process started and did not stop."""
+    for proc in list(_live_processes):
+        proc.stop(grace_s=1.0)
 
 
 def _signal_group(pid: int, sig: int) -> None:
@@ -434,7 +446,9 @@ def _spawn(install: Iso15118Install, role: str, workdir: Path, iface: str, netns
                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     finally:
         log.close()
-    return V2GProcess(role, popen, workdir, iface, netns)
+    process = V2GProcess(role, popen, workdir, iface, netns)
+    _live_processes.add(process)
+    return process
 
 
 def start_secc(settings: SeccSettings, workdir: Path, iface: str, *, netns: str | None = None,
