@@ -29,12 +29,14 @@ CHARGER_FAULTS: dict[str, str] = {
                                              "never comes back",
     "upload-reported-without-file": "reports a diagnostics or log upload Uploaded without "
                                     "sending the file",
+    "firmware-never-back-after-install": "installs a firmware, reboots and never comes back "
+                                         "on line",
 }
 
 FIRMWARE_FAULTS: tuple[str, ...] = (
     "firmware-wrong-status-sequence", "firmware-installed-but-old-version",
     "firmware-accepts-invalid-signature", "firmware-bricks-after-failed-download",
-    "upload-reported-without-file",
+    "upload-reported-without-file", "firmware-never-back-after-install",
 )
 """Charger faults caught by the firmware and diagnostics suites (suites/firmware)."""
 

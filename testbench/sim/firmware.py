@@ -15,7 +15,8 @@ firmware of lab.toml.
 
 Fault personalities (testbench/lab/faults.py): firmware-wrong-status-sequence,
 firmware-installed-but-old-version, firmware-accepts-invalid-signature,
-firmware-bricks-after-failed-download, upload-reported-without-file.
+firmware-bricks-after-failed-download, firmware-never-back-after-install,
+upload-reported-without-file.
 """
 
 from __future__ import annotations
@@ -140,8 +141,7 @@ class FirmwareAgent:
             await asyncio.Event().wait()
 
     def _brick(self) -> None:
-        log.warning("%s: bricked after a failed download (fault personality)",
-                    self.charger.spec.id)
+        log.warning("%s: bricked: off line for good (fault personality)", self.charger.spec.id)
         self.bricked = True
         self.charger.set_supply(False)
 
@@ -223,6 +223,11 @@ class FirmwareAgent:
             job.notify("InstallationFailed")
             return
         manifest = image.manifest
+        if c.has("firmware-never-back-after-install"):
+            log.warning("%s: reboots into firmware %s and never comes back (fault "
+                        "personality)", c.spec.id, manifest.version)
+            self._brick()
+            return
         if c.has("firmware-installed-but-old-version"):
             log.info("%s: pretends to install %s (fault personality)", c.spec.id,
                      manifest.version)

@@ -27,7 +27,8 @@ VERSIONS = ("1.6", "2.0.1", "2.1")
 SHORT = {"firmware-wrong-status-sequence": "seq", "firmware-installed-but-old-version": "old",
          "firmware-accepts-invalid-signature": "sig",
          "firmware-bricks-after-failed-download": "brick",
-         "upload-reported-without-file": "nofile"}
+         "upload-reported-without-file": "nofile",
+         "firmware-never-back-after-install": "gone"}
 
 
 def charger_id(fault: str, version: str) -> str:
@@ -36,6 +37,7 @@ def charger_id(fault: str, version: str) -> str:
 # bricked charger never reaches their baseline (a bench error, not a device verdict).
 AFTER_DOWNLOAD_FAILURE = ("test_firmware_installation_failure_reported",
                           "test_firmware_invalid_signature_reported")
+AFTER_UPDATE = ("test_firmware_download_failure_reported", *AFTER_DOWNLOAD_FAILURE)
 
 
 def applicable(test: str, version: str) -> bool:
@@ -55,6 +57,7 @@ def caught_by(fault: str, version: str) -> set[str]:
         "firmware-accepts-invalid-signature": {"test_firmware_invalid_signature_reported"},
         "firmware-bricks-after-failed-download": {"test_firmware_download_failure_reported"},
         "upload-reported-without-file": {"test_diagnostics_upload"},
+        "firmware-never-back-after-install": {UPDATE[version]},
     }[fault]
 
 
@@ -67,6 +70,8 @@ def expected(entry: ChargerEntry, test: str) -> set[str]:
     if test in caught_by(fault, entry.ocpp_version):
         return {"failed"}
     if fault == "firmware-bricks-after-failed-download" and test in AFTER_DOWNLOAD_FAILURE:
+        return {"error"}
+    if fault == "firmware-never-back-after-install" and test in AFTER_UPDATE:
         return {"error"}
     return {"passed"}
 
@@ -112,7 +117,8 @@ def test_each_firmware_fault_caught_and_conformant_chargers_pass(tmp_path: Path,
                 "firmware-installed-but-old-version": "2.0.1",
                 "firmware-accepts-invalid-signature": "2.1",
                 "firmware-bricks-after-failed-download": "1.6",
-                "upload-reported-without-file": "2.0.1"}
+                "upload-reported-without-file": "2.0.1",
+                "firmware-never-back-after-install": "2.1"}
     assert set(rotation) == set(FIRMWARE_FAULTS)
     for fault, version in rotation.items():
         chargers.append(ChargerEntry(charger_id(fault, version), version, (fault,)))
