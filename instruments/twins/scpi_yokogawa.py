@@ -119,8 +119,9 @@ class YokogawaWTTwin(ScpiTwin):
     async def _update_loop(self) -> None:
         while True:
             self._rate_changed.clear()
-            try:
-                await asyncio.wait_for(self._rate_changed.wait(), self.wall_s(self.rate_s))
+            try:  # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel
+                async with asyncio.timeout(self.wall_s(self.rate_s)):
+                    await self._rate_changed.wait()
                 continue  # rate changed: start a new interval
             except TimeoutError:
                 pass

@@ -83,8 +83,9 @@ class ZesLmgTwin(ScpiTwin):
     async def _cycle_loop(self) -> None:
         while True:
             self._cycle_changed.clear()
-            try:
-                await asyncio.wait_for(self._cycle_changed.wait(), self.wall_s(self.cycle_s))
+            try:  # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel
+                async with asyncio.timeout(self.wall_s(self.cycle_s)):
+                    await self._cycle_changed.wait()
                 continue
             except TimeoutError:
                 pass

@@ -620,9 +620,9 @@ class SimCharger(ABC):
                 interval_s = float(interval)
             if status == "Pending" and self.has("ignores-boot-pending"):
                 await self._misbehave_while_pending(client)
-            try:
-                await asyncio.wait_for(self._boot_wakeup.wait(),
-                                       self.clock.wall_duration(interval_s))
+            try:  # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel
+                async with asyncio.timeout(self.clock.wall_duration(interval_s)):
+                    await self._boot_wakeup.wait()
             except TimeoutError:
                 pass
 
@@ -650,9 +650,9 @@ class SimCharger(ABC):
             interval_s = float(self.settings.heartbeat_interval_s)
             if self.has("wrong-heartbeat-interval"):
                 interval_s *= 2
-            try:
-                await asyncio.wait_for(self._heartbeat_wakeup.wait(),
-                                       self.clock.wall_duration(max(interval_s, 1.0)))
+            try:  # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel
+                async with asyncio.timeout(self.clock.wall_duration(max(interval_s, 1.0))):
+                    await self._heartbeat_wakeup.wait()
                 continue  # interval changed: start timing again
             except TimeoutError:
                 pass
