@@ -325,7 +325,7 @@ class _HttpHandler(BaseHTTPRequestHandler):
     server_version = "testbench-files/1"
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("file server %s: " + format, self.scheme, *args)
 
     def _reply(self, status: int, body: bytes = b"", content_type: str = "text/plain") -> None:
@@ -341,7 +341,7 @@ class _HttpHandler(BaseHTTPRequestHandler):
         head, _, rest = path.lstrip("/").partition("/")
         return head, rest
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+    def do_GET(self) -> None:
         head, rest = self._path_parts()
         name = safe_name(rest) if rest else ""
         target = self.files.firmware_dir / name
@@ -397,10 +397,10 @@ class _HttpHandler(BaseHTTPRequestHandler):
         self.files._store_upload(name, body, self.scheme, self.client_address[0])
         self._reply(201, b"stored\n")
 
-    def do_PUT(self) -> None:  # noqa: N802 - stdlib name
+    def do_PUT(self) -> None:
         self._accept(None)
 
-    def do_POST(self) -> None:  # noqa: N802 - stdlib name
+    def do_POST(self) -> None:
         self._accept(None)
 
 

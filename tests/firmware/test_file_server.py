@@ -139,7 +139,7 @@ def _self_signed(folder: Path) -> tuple[Path, Path]:
 
 
 def test_https_serves_with_the_configured_certificate(tmp_path: Path):
-    cert, key = _self_signed(tmp_path)
+    cert, _key = _self_signed(tmp_path)
     server = FileServer(FileServerSettings(ftp=False, tls_cert=Path("files.pem"),
                                            tls_key=Path("files.key")),
                         tmp_path / "files", lab_dir=tmp_path)

@@ -27,7 +27,7 @@ def test_faults_absent_differs_from_faults_empty():
 
 def _retar(data: bytes, payload: bytes) -> bytes:
     """The image with its payload replaced (manifest untouched)."""
-    src = tarfile.open(fileobj=io.BytesIO(data))
+    src = tarfile.open(fileobj=io.BytesIO(data))  # noqa: SIM115 - closed with the test
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w") as tar:
         for member in src.getmembers():
