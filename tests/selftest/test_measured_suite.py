@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 import pytest
-from labgen import ChargerEntry, write_lab
+from labgen import ChargerEntry, free_port, write_lab
 
 from testbench.lab.faults import CHARGER_FAULTS
 
@@ -38,16 +38,23 @@ def test_each_measured_check_catches_its_fault_and_passes_a_conformant_charger(
         ChargerEntry("over-16", "1.6", ("meter-overreports-energy",), extra=LIMIT),
         ChargerEntry("over-201", "2.0.1", ("meter-overreports-energy",), extra=LIMIT),
         ChargerEntry("exceeds-201", "2.0.1", ("exceeds-max-current",), extra=LIMIT),
+        ChargerEntry("supply-side", "2.0.1", extra=LIMIT),
     ]
     analyzers = {"ok-16": "yokogawa-wt", "ok-21": "zes-lmg600", "over-16": "zes-lmg600",
                  "over-201": "yokogawa-wt", "exceeds-201": "yokogawa-wt"}
-    lab = write_lab(tmp_path / "lab.toml", chargers, ["ev-saloon"], analyzers=analyzers)
+    on_supply = {"name": "analyser-supply-side", "role": "power_analyzer", "driver": "yokogawa-wt",
+                 "resource": f"TCPIP::127.0.0.1::{free_port()}::SOCKET", "charger": "supply-side",
+                 "options": {"point": "input"}}
+    lab = write_lab(tmp_path / "lab.toml", chargers, ["ev-saloon"], analyzers=analyzers,
+                    instruments=[on_supply])
     result = testbench_cli("run", "--lab", str(lab), "--unattended",
                            str(REPO / "suites" / "measured"), timeout_s=300)
     verdicts = result.verdicts()
     assert len(verdicts) == len(chargers), result.output[-3000:]
     problems = []
-    for entry in chargers:
+    skipped = verdicts[("supply-side", "ev-saloon", TEST)]
+    assert skipped["verdict"] == "skipped" and "input" in skipped["message"], skipped
+    for entry in chargers[:-1]:
         record = verdicts[(entry.id, "ev-saloon", TEST)]
         message = record["message"]
         if not entry.faults:
@@ -68,8 +75,9 @@ def test_each_measured_check_catches_its_fault_and_passes_a_conformant_charger(
     assert "13." in exceeds and "12 A" in exceeds  # 12 A x 1.15 measured, the maximum named
 
     # evidence: the recording, its plot and the figures, for every test
-    evidence = sorted((tmp_path / "reports" / "runs").glob("*/evidence/*"))
-    assert len(evidence) == len(chargers)
+    evidence = sorted(p.parent for p in (tmp_path / "reports" / "runs").glob(
+        "*/evidence/*/ac-session.csv"))
+    assert len(evidence) == len(chargers) - 1
     for folder in evidence:
         names = {p.name for p in folder.iterdir()}
         assert {"ac-session.csv", "ac-session.png", "ac-session-figures.json"} <= names, names
