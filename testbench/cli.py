@@ -15,6 +15,9 @@ from rich.markup import escape
 from testbench.errors import LabConfigError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+# What a plain `testbench run` covers: the interoperability core of every pairing. Longer
+# campaigns (firmware updates, ...) run when named (`testbench run suites/firmware`) or with --all.
+DEFAULT_SUITES = ("ocpp", "measured")
 
 
 def _suites_dir() -> Path:
@@ -53,7 +56,12 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
                               f"known: {escape(', '.join(known))}")
                 return EXIT_USAGE
     run_id = new_run_id()
-    targets = args.suites or [str(_suites_dir())]
+    if args.suites:
+        targets = args.suites
+    elif args.all:
+        targets = [str(_suites_dir())]
+    else:
+        targets = [str(_suites_dir() / name) for name in DEFAULT_SUITES]
     for target in targets:
         if not Path(target.split("::")[0]).exists():
             console.print(f"[bold red]usage error:[/] no such suite path {target!r}")
@@ -62,7 +70,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     pytest_args = [
         *targets, "--lab", str(lab_path), "--run-id", run_id, "--testbench-live",
         "-p", "no:terminal", "-c", str(Path(__file__).parent / "plugin" / "pytest-run.ini"),
-        "--rootdir", str(Path(targets[0]).resolve().parent if Path(targets[0]).is_dir() else Path.cwd()),
+        "--rootdir", str(_suites_dir().parent),
         "--alluredir", str(allure_dir), "--clean-alluredir",
     ]
     for station in args.station:
@@ -161,7 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run suites over every EV x charger pairing of the lab")
-    run.add_argument("suites", nargs="*", help="suite files or folders (default: all suites)")
+    run.add_argument("suites", nargs="*",
+                     help=f"suite files or folders (default: {', '.join(DEFAULT_SUITES)})")
+    run.add_argument("--all", action="store_true", help="run every suite, campaigns included")
     run.add_argument("--lab", default="lab.toml", help="lab description (default: ./lab.toml)")
     run.add_argument("--station", action="append", default=[])
     run.add_argument("--ev", action="append", default=[])
@@ -170,8 +180,6 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--unattended", action="store_true", help="skip steps that need an operator")
     run.add_argument("--resume", default=None, metavar="RUN_ID",
                      help="re-run only what has no verdict in that earlier run (after Ctrl-C or a crash)")
-    run.add_argument("pytest_args", nargs=argparse.REMAINDER, default=[],
-                     help="after --: extra pytest arguments")
     run.set_defaults(func=cmd_run)
 
     lab = sub.add_parser("lab", help="lab description tools")
@@ -186,18 +194,23 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--epoch", type=float, default=None)
     sim.set_defaults(func=cmd_sim)
 
-    from testbench import cli_instruments
+    from testbench import cli_certify, cli_instruments
     from testbench.cli_matrix import register as register_results_commands
 
     cli_instruments.register(sub)
     register_results_commands(sub)
+    cli_certify.register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra: list[str] = []
+    if "--" in argv:  # everything after `--` goes to pytest untouched
+        cut = argv.index("--")
+        argv, extra = argv[:cut], argv[cut + 1:]
     args = build_parser().parse_args(argv)
-    if getattr(args, "pytest_args", None) and args.pytest_args[:1] == ["--"]:
-        args.pytest_args = args.pytest_args[1:]
+    args.pytest_args = extra
     console = Console(highlight=False)
     try:
         return int(args.func(args, console))

@@ -44,6 +44,13 @@ class InstrumentError(BenchError):
 class SafetyLimitError(InstrumentError):
     """A setpoint was refused before sending because it exceeds the station's limits."""
 
+    def __init__(self, instrument: str, command: str, reply: str | None, problem: str) -> None:
+        super().__init__(instrument, command, reply, problem)
+        self.args = (f"instrument {instrument!r}: setpoint {command!r} not sent: {problem}",)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
 
 class DeviceFailure(AssertionError):
     """The device under test did not do what the check expected (a failed verdict)."""

@@ -101,10 +101,13 @@ class BenchRuntime:
             self._instruments[key] = driver_cls(spec, station.limits)
         return self._instruments[key]
 
-    def make_all_safe(self) -> None:
-        """Put every opened instrument in its safe state (used between tests)."""
-        for driver in self._instruments.values():
+    def make_all_safe(self) -> list[str]:
+        """Put every opened instrument in its safe state (after each test); the problems."""
+        problems: list[str] = []
+        for (driver_name, resource), driver in list(self._instruments.items()):
             try:
                 driver.safe_state()
-            except BenchError as exc:
-                log.error("safe_state failed: %s", exc)
+            except Exception as exc:  # noqa: BLE001 - keep making the others safe
+                problems.append(f"{driver_name} at {resource}: {exc}")
+                log.error("safe_state failed: %s at %s: %s", driver_name, resource, exc)
+        return problems

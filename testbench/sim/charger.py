@@ -259,6 +259,8 @@ class SimCharger(ABC):
         self.refresh(conn)
 
     def set_ev_state(self, conn: Connector, state: str) -> None:
+        if state in ("C", "D") and conn.ev is not None and "never-requests-energy" in conn.ev.faults:
+            state = "B"  # fault personality: the EV never closes S2, so it never asks for energy
         old = conn.ev_state
         if state == old:
             return

@@ -61,7 +61,7 @@ def test_default_lab_instruments_one_io_box_per_charger(repo_root: Path) -> None
         assert emulator.charger == rfid.charger == charger
         assert emulator.driver == rfid.driver == "sim-ev-emulator"
         assert emulator.resource == rfid.resource == f"TCPIP::127.0.0.1::{port}::SOCKET"
-    assert len(station.instruments) == 9
+    assert len(station.instruments) == 12
 
 
 @pytest.mark.parametrize("name", ["real-lab-example.toml", "four-stations-sim.toml"])

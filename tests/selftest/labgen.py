@@ -49,7 +49,8 @@ def _table(value: dict[str, object]) -> str:
     return "{ " + ", ".join(f"{k} = {_value(v)}" for k, v in value.items()) + " }"
 
 
-def write_lab(path: Path, chargers: list[ChargerEntry], evs: list[str],
+def write_lab(path: Path, chargers: list[ChargerEntry], evs: list[str], *,
+              ev_faults: dict[str, list[str]] | None = None,
               time_scale: float = 10.0, csms_port: int = 0, name: str = "selftest-lab",
               analyzers: dict[str, str] | None = None,
               instruments: list[dict[str, object]] | None = None,
@@ -73,7 +74,9 @@ def write_lab(path: Path, chargers: list[ChargerEntry], evs: list[str],
         lines += [f"{k} = {_value(v)}" for k, v in base.items()]
         lines += [f"faults = {_value(list(entry.faults))}", ""]
     for ev_id in evs:
-        lines += ["[[evs]]", f'id = "{ev_id}"'] + [f"{k} = {_value(v)}" for k, v in EVS[ev_id].items()] + [""]
+        faults = (ev_faults or {}).get(ev_id, [])
+        lines += ["[[evs]]", f'id = "{ev_id}"'] + [f"{k} = {_value(v)}" for k, v in EVS[ev_id].items()]
+        lines += [f"faults = {_value(faults)}", ""]
     lines += ["[[stations]]", 'id = "bay"', f"chargers = {_value([c.id for c in chargers])}",
               f"evs = {_value(evs)}", ""]
     if limits:

@@ -12,7 +12,12 @@ from pathlib import Path
 import pytest
 from labgen import ChargerEntry, write_lab
 
-from testbench.lab.faults import CHARGER_FAULTS
+from testbench.lab.faults import CHARGER_FAULTS, EV_FAULTS, FIRMWARE_FAULTS
+
+REPO = Path(__file__).resolve().parents[2]
+OCPP_SUITES = str(REPO / "suites" / "ocpp")
+# faults caught by other suites, proven by their own self-tests
+MEASURED_FAULTS = {"meter-overreports-energy", "exceeds-max-current"}  # test_measured_suite.py
 
 ALL_TESTS = {
     "test_boot_accepted", "test_boot_pending_then_accepted", "test_heartbeat_interval_honoured",
@@ -34,11 +39,19 @@ CAUGHT_BY = {
     "ignores-availability": {"test_change_availability"},
 }
 VERSIONS = ("1.6", "2.0.1", "2.1")
+EV_CAUGHT_BY = {
+    # (the meter-values check stays green: a register that does not move while no energy
+    # flows is consistent; the energy checks are what must catch this EV)
+    "never-requests-energy": {"test_local_authorize_start_and_stop", "test_remote_start_and_stop"},
+}
 
 
-def test_every_charger_fault_has_a_catching_check():
-    assert set(CAUGHT_BY) == set(CHARGER_FAULTS)
+def test_every_fault_has_a_catching_check():
+    """No fault personality without a self-test proving some check catches it."""
+    assert set(CAUGHT_BY) | MEASURED_FAULTS | set(FIRMWARE_FAULTS) == set(CHARGER_FAULTS)
+    assert not (set(CAUGHT_BY) & (MEASURED_FAULTS | set(FIRMWARE_FAULTS)))
     assert all(tests <= ALL_TESTS for tests in CAUGHT_BY.values())
+    assert set(EV_FAULTS) == set(EV_CAUGHT_BY)
 
 
 def _check_run(result, chargers: list[ChargerEntry], evs: list[str]) -> None:
@@ -63,11 +76,11 @@ def _check_run(result, chargers: list[ChargerEntry], evs: list[str]) -> None:
 def test_each_fault_caught_by_its_check_on_one_version_each(tmp_path: Path, testbench_cli):
     """Nine faults rotated over the three OCPP versions, plus one conformant charger per version."""
     chargers = [ChargerEntry(f"ok-{v.replace('.', '')}", v) for v in VERSIONS]
-    for n, fault in enumerate(sorted(CHARGER_FAULTS)):
+    for n, fault in enumerate(sorted(CAUGHT_BY)):
         version = VERSIONS[n % 3]
         chargers.append(ChargerEntry(f"{fault}-{version.replace('.', '')}", version, (fault,)))
     lab = write_lab(tmp_path / "lab.toml", chargers, ["ev-saloon"])
-    result = testbench_cli("run", "--lab", str(lab), "--unattended")
+    result = testbench_cli("run", OCPP_SUITES, "--lab", str(lab), "--unattended")
     _check_run(result, chargers, ["ev-saloon"])
 
 
@@ -75,7 +88,23 @@ def test_each_fault_caught_by_its_check_on_one_version_each(tmp_path: Path, test
 def test_each_fault_caught_on_every_version(tmp_path: Path, testbench_cli):
     """The full cross product: every fault on every OCPP version."""
     chargers = [ChargerEntry(f"{fault}-{v.replace('.', '')}", v, (fault,))
-                for fault in sorted(CHARGER_FAULTS) for v in VERSIONS]
+                for fault in sorted(CAUGHT_BY) for v in VERSIONS]
     lab = write_lab(tmp_path / "lab.toml", chargers, ["ev-city"])
-    result = testbench_cli("run", "--lab", str(lab), "--unattended", timeout_s=1500)
+    result = testbench_cli("run", OCPP_SUITES, "--lab", str(lab), "--unattended", timeout_s=1500)
     _check_run(result, chargers, ["ev-city"])
+
+
+def test_ev_fault_fails_exactly_that_evs_cells(tmp_path: Path, testbench_cli):
+    """An EV that never asks for energy fails the energy checks with every charger, and only them."""
+    chargers = [ChargerEntry(f"ok-{v.replace('.', '')}", v) for v in VERSIONS]
+    lab = write_lab(tmp_path / "lab.toml", chargers, ["ev-saloon", "ev-city"],
+                    ev_faults={"ev-city": ["never-requests-energy"]})
+    selection = "authorize or remote or meter or status or rejected"
+    result = testbench_cli("run", OCPP_SUITES, "--lab", str(lab), "--unattended", "-k", selection)
+    problems = []
+    for (charger, ev, test), record in result.verdicts().items():
+        want = "failed" if ev == "ev-city" and test in EV_CAUGHT_BY["never-requests-energy"] else "passed"
+        if record["verdict"] != want:
+            problems.append(f"{ev}@{charger} {test}: {record['verdict']} (expected {want}): {record['message']}")
+    assert len(result.verdicts()) == 3 * 2 * 5, result.output[-3000:]
+    assert not problems, "\n".join(problems)
