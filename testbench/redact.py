@@ -55,20 +55,22 @@ _VALUE_KEYS = ("attributeValue", "actualValue", "value")
 # A VPN block ({server, user, group, password, key, type}): its "key" is the shared secret.
 _VPN_HINTS = ("server", "user", "group")
 
-_PEM_PRIVATE = re.compile(
-    r"-----BEGIN ((?:[A-Z0-9]+ )*PRIVATE KEY)-----[^\"]*?(?:-----END \1-----|(?=\")|\Z)")
+_PEM_BEGIN = re.compile(r"-----BEGIN ((?:[A-Z0-9]{1,20} ){0,4}PRIVATE KEY)-----")
 _SCHEMES = r"(?:basic|bearer|digest|negotiate|ntlm|token)"
 _AUTH_HEADER = re.compile(
     r"(?i)(\b(?:proxy-)?authorization\b[\"']?\s*[:=]\s*[\"']?)"
     rf"(?:({_SCHEMES})(\s+))?(?!\[REDACTED\])(?!{_SCHEMES}\s)([^\s\"',;}}\]]+)")
-_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@\"']+):([^@\s/\"']+)@")
+# Bounded repetitions throughout: a charger controls this text, and an unbounded pattern
+# that backtracks would let one frame stall the event loop.
+_URL_PASSWORD = re.compile(
+    r"(?i)\b([a-z][a-z0-9+.-]{0,20}://[^/\s:@\"']{1,256}):([^@\s/\"']{1,256})@")
 _PAIR = re.compile(
-    r"(?i)([\"']?\b[a-z0-9_]*(?:password|passwd|passphrase|secret|simpin|authorizationkey)"
+    r"(?i)([\"']?\b[a-z0-9_]{0,64}(?:password|passwd|passphrase|secret|simpin|authorizationkey)"
     r"\b[\"']?\s*[:=]\s*)(\[REDACTED\]|\"(?:[^\"\\]|\\.)*\"|'[^']*'|[^\s,;}\]]+)")
 # {"key": "AuthorizationKey", "value": "..."} in JSON or Python-repr text.
 _KEY_VALUE = re.compile(
-    r"(?i)([\"']key[\"']\s*:\s*[\"'][^\"']*(?:authorizationkey|password)[^\"']*[\"']\s*,\s*"
-    r"[\"']value[\"']\s*:\s*)([\"'])((?:(?!\2).)*)\2")
+    r"(?i)([\"']key[\"']\s{0,8}:\s{0,8}[\"'][^\"']{0,64}(?:authorizationkey|password)"
+    r"[^\"']{0,64}[\"']\s{0,8},\s{0,8}[\"']value[\"']\s{0,8}:\s{0,8})([\"'])([^\"']*)\2")
 # Cheap pre-check: could this text hold anything to redact at all?
 _TRIGGER = re.compile(
     r"(?i)password|passwd|passphrase|secret|simpin|\"pin\"|authorizationkey|private ?key"
@@ -168,7 +170,7 @@ def redact_text(text: str) -> str:
     try:
         return _redact_text(text)
     except Exception:  # noqa: BLE001 - redaction must never break logging or reporting
-        return _PEM_PRIVATE.sub(_pem_replacement, text)
+        return _redact_pem(text)
 
 
 def _redact_text(text: str) -> str:
@@ -184,7 +186,7 @@ def _redact_text(text: str) -> str:
         redacted_json = _redact_json_text(text)
         if redacted_json is not None:
             return redacted_json
-    text = _PEM_PRIVATE.sub(_pem_replacement, text)
+    text = _redact_pem(text)
     text = _KEY_VALUE.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}{m.group(2)}", text)
     text = _AUTH_HEADER.sub(_auth_replacement, text)
     text = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}:{REDACTED}@", text)
@@ -211,9 +213,29 @@ def redact_frame(text: str | bytes) -> tuple[str, bool]:
     return redacted, redacted != text
 
 
-def _pem_replacement(m: re.Match[str]) -> str:
-    label = m.group(1)
-    return f"-----BEGIN {label}-----{REDACTED}-----END {label}-----"
+def _redact_pem(text: str) -> str:
+    """Replace the body of every PEM private-key block (to its END line; or, cut short, to
+    the next double quote or the end of the text)."""
+    if "PRIVATE KEY-----" not in text:
+        return text
+    out: list[str] = []
+    pos = 0
+    for m in _PEM_BEGIN.finditer(text):
+        if m.start() < pos:
+            continue  # inside a block already redacted
+        label = m.group(1)
+        end_line = f"-----END {label}-----"
+        end = text.find(end_line, m.end())
+        quote = text.find('"', m.end())
+        if end < 0 or (0 <= quote < end):
+            stop = quote if quote >= 0 else len(text)
+        else:
+            stop = end + len(end_line)
+        out.append(text[pos:m.start()])
+        out.append(f"-----BEGIN {label}-----{REDACTED}{end_line}")
+        pos = stop
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def _auth_replacement(m: re.Match[str]) -> str:

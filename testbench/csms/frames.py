@@ -149,7 +149,13 @@ def _problem(version: str, problem: Problem, description: str, unique_id: str,
 
 
 def _dumps(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=str)
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=str)
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate (a charger sent "\ud800"): escape it
+            text = json.dumps(obj, separators=(",", ":"), ensure_ascii=True, default=str)
+    return text
 
 
 def encode_call(unique_id: str, action: str, payload: dict[str, Any]) -> str:

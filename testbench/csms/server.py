@@ -113,6 +113,7 @@ class CentralSystem:
                  ping_timeout_s: float | None = 20.0,
                  boot_retry_interval_s: int = DEFAULT_RETRY_INTERVAL_S,
                  recent_frames_per_charger: int = 5000,
+                 recent_trace_bytes_per_charger: int = 16 * 2**20,
                  secrets: Secrets | None = None,
                  base_dir: Path | None = None,
                  cpo_name: str | None = None,
@@ -122,7 +123,8 @@ class CentralSystem:
         environment, and the file ``$TESTBENCH_SECRETS`` names); ``base_dir``: the folder
         relative TLS paths of ``settings`` are resolved against (lab.toml's folder; default
         the working directory); ``cpo_name``: the organisation (O) profile-3 certificates
-        must name (unchecked if None); the ``max_*`` bound each charger's message log."""
+        must name (unchecked if None); ``recent_*`` bound each charger's in-memory trace,
+        ``max_*`` its message log."""
         self.settings = settings
         self.chargers = dict(chargers)
         self.clock = clock
@@ -134,7 +136,8 @@ class CentralSystem:
         self.secrets = secrets if secrets is not None else Secrets.load()
         self.base_dir = base_dir
         self.cpo_name = cpo_name
-        self.traces = TraceStore(self.trace_dir, clock, recent_per_charger=recent_frames_per_charger)
+        self.traces = TraceStore(self.trace_dir, clock, recent_per_charger=recent_frames_per_charger,
+                                 recent_bytes_per_charger=recent_trace_bytes_per_charger)
         tx_ids = transaction_counter()
         self.sessions: dict[str, ChargerSession] = {
             cid: ChargerSession(spec, settings, clock, self.traces.for_charger(cid), tx_ids,

@@ -99,6 +99,12 @@ class ChargerTrace:
                 self._store._mark_dirty(self)
             self._pending.append(entry)
 
+    @property
+    def recent_size(self) -> tuple[int, int]:
+        """(entries, approximate bytes) kept in memory for ``since()``."""
+        with self._lock:
+            return len(self._recent), self._recent_bytes
+
     def since(self, wall_s: float) -> list[dict[str, Any]]:
         """Entries kept in memory with ``wall_s`` at or after the given wall time."""
         with self._lock:
@@ -115,11 +121,13 @@ class TraceStore:
     """All charger traces of one central system, with a shared periodic flusher."""
 
     def __init__(self, trace_dir: Path, clock: LabClock, recent_per_charger: int = 5000,
-                 flush_interval_s: float = 0.2, max_open_files: int | None = None) -> None:
+                 flush_interval_s: float = 0.2, max_open_files: int | None = None,
+                 recent_bytes_per_charger: int = 16 * 2**20) -> None:
         self.trace_dir = Path(trace_dir)
         self.clock = clock
         self.flush_interval_s = flush_interval_s
         self._recent = recent_per_charger
+        self._recent_bytes = recent_bytes_per_charger
         self._max_open = max(1, max_open_files or default_max_open_files())
         self._traces: dict[str, ChargerTrace] = {}
         self._dirty: dict[str, ChargerTrace] = {}
@@ -132,7 +140,8 @@ class TraceStore:
     def for_charger(self, charger_id: str) -> ChargerTrace:
         trace = self._traces.get(charger_id)
         if trace is None:
-            trace = self._traces[charger_id] = ChargerTrace(self, charger_id, self._recent)
+            trace = self._traces[charger_id] = ChargerTrace(self, charger_id, self._recent,
+                                                            self._recent_bytes)
         return trace
 
     def _mark_dirty(self, trace: ChargerTrace) -> None:
