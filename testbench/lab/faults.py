@@ -31,6 +31,12 @@ CHARGER_FAULTS: dict[str, str] = {
                                     "sending the file",
     "firmware-never-back-after-install": "installs a firmware, reboots and never comes back "
                                          "on line",
+    "wrong-droop": "grid code: its LFSM-O / LFSM-U droop is 1.6 times the parameter set's "
+                   "(a weaker power response to a frequency deviation)",
+    "too-slow": "grid code: its LFSM-O / LFSM-U power response reaches 90 % only after three "
+                "times the required response time",
+    "protection-trips-late": "grid code: its interface protection trips 0.5 s plus the set "
+                             "trip time late",
 }
 
 FIRMWARE_FAULTS: tuple[str, ...] = (

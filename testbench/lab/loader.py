@@ -22,6 +22,7 @@ from typing import Any
 
 from testbench.errors import LabConfigError
 from testbench.lab.faults import CHARGER_FAULTS, EV_FAULTS
+from testbench.gridcode.params import list_parameter_sets
 from testbench.lab.model import (
     ChargerSpec,
     CsmsSettings,
@@ -187,6 +188,8 @@ _STATION_FIELDS = (
     _id_field("bay-1"),
     _Field("chargers", "strings", '["voltiq-w22"]', required=True),
     _Field("evs", "strings", '["ev-city"]', required=True),
+    _Field("grid_code", "str", '"en50549-default"', choices=tuple(list_parameter_sets()),
+           hint="the grid-code parameter set the station's chargers are judged against"),
 )
 _STATION_SUBTABLES = ("limits", "instruments")
 
@@ -934,7 +937,8 @@ class _LabBuilder:
             if len(self.p) == before:
                 specs[values["id"]] = StationSpec(
                     id=values["id"], chargers=values["chargers"], evs=values["evs"],
-                    instruments=instruments, limits=limits)
+                    instruments=instruments, limits=limits,
+                    grid_code=values.get("grid_code", "en50549-default"))
         return specs
 
     def _station_limits(

@@ -156,6 +156,8 @@ class StationSpec:
     evs: tuple[str, ...]
     instruments: tuple[InstrumentSpec, ...] = ()
     limits: SafetyLimits = field(default_factory=SafetyLimits)
+    grid_code: str = "en50549-default"
+    """Name of the grid-code parameter set (testbench.gridcode) the station is judged against."""
 
     def instrument(self, role: str, charger: str | None = None) -> InstrumentSpec | None:
         """The instrument playing ``role`` (for ``charger`` when bound), or None."""
