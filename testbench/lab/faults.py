@@ -46,6 +46,10 @@ FIRMWARE_FAULTS: tuple[str, ...] = (
 )
 """Charger faults caught by the firmware and diagnostics suites (suites/firmware)."""
 
+GRIDCODE_FAULTS: tuple[str, ...] = ("wrong-droop", "too-slow", "protection-trips-late")
+"""Charger faults caught by the grid-code checks (suites/gridcode); the simulated behaviour
+is in testbench.sim.gridcode."""
+
 EV_FAULTS: dict[str, str] = {
     "never-requests-energy": "stays in state B after plug-in instead of moving to C",
 }

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from labgen import ChargerEntry, write_lab
 
-from testbench.lab.faults import CHARGER_FAULTS, EV_FAULTS, FIRMWARE_FAULTS
+from testbench.lab.faults import CHARGER_FAULTS, EV_FAULTS, FIRMWARE_FAULTS, GRIDCODE_FAULTS
 
 REPO = Path(__file__).resolve().parents[2]
 OCPP_SUITES = str(REPO / "suites" / "ocpp")
@@ -48,8 +48,9 @@ EV_CAUGHT_BY = {
 
 def test_every_fault_has_a_catching_check():
     """No fault personality without a self-test proving some check catches it."""
-    assert set(CAUGHT_BY) | MEASURED_FAULTS | set(FIRMWARE_FAULTS) == set(CHARGER_FAULTS)
-    assert not (set(CAUGHT_BY) & (MEASURED_FAULTS | set(FIRMWARE_FAULTS)))
+    assert (set(CAUGHT_BY) | MEASURED_FAULTS | set(FIRMWARE_FAULTS) | set(GRIDCODE_FAULTS)
+            == set(CHARGER_FAULTS))  # grid code: tests/selftest/test_gridcode_faults.py
+    assert not (set(CAUGHT_BY) & (MEASURED_FAULTS | set(FIRMWARE_FAULTS) | set(GRIDCODE_FAULTS)))
     assert all(tests <= ALL_TESTS for tests in CAUGHT_BY.values())
     assert set(EV_FAULTS) == set(EV_CAUGHT_BY)
 
