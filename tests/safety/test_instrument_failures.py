@@ -37,7 +37,7 @@ SUITE = '''
 # test -> (instrument, texts its message must hold: the command, the reply or the limit)
 EXPECTED = {
     "test_over_limit_setpoint_is_refused": ("grid", [
-        "SafetyLimitError", "command 'SOUR:VOLT", "500 V", f"limit {LIMIT_VOLTAGE_V:g} V",
+        "SafetyLimitError", "setpoint 'SOUR:VOLT", "500 V", f"limit {LIMIT_VOLTAGE_V:g} V",
         "refused before sending"]),
     "test_garbage_reply": ("analyzer-garbage", ["command ':", "reply", "not text"]),
     "test_silent_instrument": ("analyzer-silent", ["command ':", "no reply"]),
