@@ -101,10 +101,13 @@ class BenchRuntime:
             self._instruments[key] = driver_cls(spec, station.limits)
         return self._instruments[key]
 
-    def make_all_safe(self) -> list[str]:
-        """Put every opened instrument in its safe state (after each test); the problems."""
+    def make_all_safe(self, only: set[tuple[str, str]] | None = None) -> list[str]:
+        """Put opened instruments (all, or the ``(driver, resource)`` keys in ``only``) in their
+        safe state; return the problems."""
         problems: list[str] = []
         for (driver_name, resource), driver in list(self._instruments.items()):
+            if only is not None and (driver_name, resource) not in only:
+                continue
             try:
                 driver.safe_state()
             except Exception as exc:  # noqa: BLE001 - keep making the others safe
