@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from testbench.errors import LabConfigError
-from testbench.lab.faults import CHARGER_FAULTS, EV_FAULTS
 from testbench.gridcode.params import list_parameter_sets
+from testbench.lab.faults import CHARGER_FAULTS, EV_FAULTS
 from testbench.lab.model import (
     ChargerSpec,
     CsmsSettings,

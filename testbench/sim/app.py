@@ -43,7 +43,7 @@ from instruments.twins.scpi import ScpiServer
 from testbench.clock import LabClock
 from testbench.errors import LabConfigError
 from testbench.lab.model import ChargerSpec, EVSpec, InstrumentSpec, Lab
-from testbench.sim import hosting
+from testbench.sim import gridcode, hosting
 from testbench.sim.charger import SimCharger
 from testbench.sim.evio_port import ConnectorIo
 from testbench.sim.hosting import SimSetupError
@@ -187,6 +187,7 @@ class SimLab:
         self.host_plans = hosting.plan_hosted(lab, taken)
         self.chargers = {cid: make_charger(spec, lab.evs, clock, self.plant)
                          for cid, spec in lab.chargers.items()}
+        gridcode.attach(lab, self.plant)
         self.servers: list[ScpiServer] = []
         self.boxes: list[tuple[TwinPlan, ConnectorIo, int]] = []
         self.hosted: list[hosting.Hosted] = []

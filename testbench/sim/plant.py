@@ -32,13 +32,16 @@ import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from instruments.twins.ports import PhaseSample, PointSample
 from testbench.lab.model import ChargerSpec, EVSpec
 from testbench.sim.battery import ONBOARD_EFFICIENCY_AC, EvBattery
 from testbench.sim.dc_bus import DCBus
 from testbench.sim.grid_node import GridNode
+
+if TYPE_CHECKING:
+    from testbench.sim.gridcode import GridBehaviour
 
 EFFICIENCY_AC = 0.98
 """Output over input energy of an AC charger (contactor, meter and electronics losses)."""
@@ -123,6 +126,7 @@ class PowerStage:
         self.battery: EvBattery | None = None
         self.dc_bus: DCBus | None = None
         self.supplied = True
+        self.grid: GridBehaviour | None = None  # grid-code behaviour (testbench.sim.gridcode)
         self.on_ev_change: Callable[[], None] = lambda: None
         self._sync = sync
         self._now = now
@@ -215,6 +219,8 @@ class PowerStage:
     def _can_flow(self) -> bool:
         if not self._closed or not self.supplied:
             return False
+        if self.grid is not None and self.grid.tripped:
+            return False
         if self.dc:
             return self._dc_voltage_v() > 0 and self.node.mains_ok(0)
         return all(self.node.mains_ok(n) for n in range(min(self._phases, self.node.phases)))
@@ -269,11 +275,15 @@ class PowerStage:
         """Integrate ``dt_s`` lab seconds from ``t0`` (no command takes effect inside)."""
         while self._pending and self._pending[0][0] <= t0 + 1e-12:
             self._target_a = self._pending.popleft()[1]
+        if self.grid is not None:
+            self.grid.advance(t0, dt_s, self.node)
         if not self._can_flow():
             self.current_a = 0.0
             self._account(0.0, 0.0, dt_s)
             return
         target = max(-self._current_cap_a(), min(self._target_a, self._current_cap_a()))
+        if self.grid is not None:
+            target = self._grid_target_a(target, t0 + dt_s)
         i0 = self.current_a
         tau = self.params.time_constant_s
         if tau <= 0:
@@ -289,6 +299,21 @@ class PowerStage:
         phases = min(self._phases, len(voltages))
         out_w = sum(voltages[:phases]) * mean_a
         self._account(out_w, _input_of(out_w, self.params.efficiency), dt_s)
+
+    def _grid_target_a(self, target_a: float, t_s: float) -> float:
+        """The commanded current with the grid-code power adjustment, within the limits."""
+        assert self.grid is not None
+        voltages = self.output_voltages_v()
+        volts = sum(voltages[:min(self._phases, len(voltages))])
+        if volts <= 0:
+            return target_a
+        maximum = min(float(self.spec.max_current_a), self._current_cap_a())
+        ev_bidirectional = self.battery is not None and self.battery.spec.bidirectional
+        crossing = target_a < 0 or bool(self.grid.params.lfsm_u.charging_to_feed_in_allowed)
+        low = -maximum if ev_bidirectional and crossing else min(0.0, target_a)
+        adjusted = max(low, min(maximum, target_a + self.grid.delta_w / volts))
+        cap_a = self.grid.power_cap_w(t_s) / volts
+        return max(-cap_a, min(cap_a, adjusted))
 
     def _account(self, out_w: float, in_w: float, dt_s: float) -> None:
         if self.supplied and self.node.mains_ok(0):
@@ -441,7 +466,9 @@ class Plant:
         end = self.clock.now() if now is None else now
         while self._t < end:
             t0 = self._t
-            step = SLEW_STEP_S if any(n.slewing for n in self.nodes.values()) else MAX_STEP_S
+            fine = any(n.slewing for n in self.nodes.values()) or any(
+                s.grid is not None and s.grid.busy(s.node) for s in self.stages.values())
+            step = SLEW_STEP_S if fine else MAX_STEP_S
             t1 = min(end, t0 + step)
             for stage in self.stages.values():
                 event = stage.next_event_s()
