@@ -37,6 +37,14 @@ CHARGER_FAULTS: dict[str, str] = {
                 "times the required response time",
     "protection-trips-late": "grid code: its interface protection trips 0.5 s plus the set "
                              "trip time late",
+    "ignores-stack-level": "smart charging: among profiles of one purpose the lowest stack "
+                           "level leads instead of the highest",
+    "applies-limit-late": "smart charging: a new limit reaches its power stage 20 s after the "
+                          "profile makes it due",
+    "overshoots-limit": "smart charging: its power stage delivers 25 % more current than the "
+                        "charging-profile limit",
+    "wrong-composite-schedule": "smart charging: GetCompositeSchedule reports 4 A more than "
+                                "the limits it applies",
 }
 
 FIRMWARE_FAULTS: tuple[str, ...] = (

@@ -12,6 +12,7 @@ from ocpp.v16 import ChargePoint, call, call_result
 from testbench.sim.charger import SimCharger
 from testbench.sim.client import strict_routing
 from testbench.sim.firmware import Firmware16Handlers
+from testbench.sim.smart import Smart16Handlers
 from testbench.sim.station import Connector, Transaction
 
 log = logging.getLogger("testbench.sim")
@@ -268,7 +269,7 @@ class Charger16(SimCharger):
 
 
 @strict_routing
-class Client16(Firmware16Handlers, ChargePoint):
+class Client16(Firmware16Handlers, Smart16Handlers, ChargePoint):
     """The 1.6 websocket client of one simulated charger."""
 
     def __init__(self, charger_id: str, ws: Any, sim: Charger16) -> None:

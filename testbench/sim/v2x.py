@@ -17,6 +17,7 @@ from ocpp.routing import after, on
 from testbench.sim.charger import SimCharger
 from testbench.sim.client import strict_routing
 from testbench.sim.firmware import Firmware2xHandlers
+from testbench.sim.smart import Smart2xHandlers
 from testbench.sim.station import Connector, Transaction
 
 log = logging.getLogger("testbench.sim")
@@ -318,7 +319,7 @@ class Charger2x(SimCharger):
                                 meter=self.meter_value(conn, "Trigger"))
 
 
-class _Client2x(Firmware2xHandlers):
+class _Client2x(Firmware2xHandlers, Smart2xHandlers):
     """Request handlers shared by the 2.0.1 and 2.1 clients (mixed into a ChargePoint)."""
 
     sim: Charger2x

@@ -1,0 +1,224 @@
+"""Smart-charging procedures that read the same for 1.6J and 2.0.1/2.1, and their checks.
+
+Build and send charging profiles in the charger's dialect, keep the bench's own record of
+what a conformant charger holds (:class:`ProfileBook`, on ``testbench.schedule``), and judge
+
+- the wire: the charger's GetCompositeSchedule answer against the reference composite
+  (:func:`composite_problems`, ``COMPOSITE_TIME_TOL_S`` as public test suites allow);
+- the meter: measured current against the reference limit over time
+  (:func:`follow_problems`): after every change of the allowed limit the current must be
+  inside it within the response-time tolerance, and stay there.
+
+Durations are lab seconds; times are lab Unix seconds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from testbench.errors import DeviceFailure
+from testbench.procedures.ocpp import Charger, TransactionStart, is_v16
+from testbench.schedule import (
+    CompositeSchedule,
+    ProfileSet,
+    Supply,
+    Transaction,
+    compare_composite,
+    composite_schedule,
+    format_differences,
+    parse_time,
+)
+
+COMPOSITE_TIME_TOL_S = 2.0
+"""Tolerance on the instants of a composite schedule (public test suites allow about 2 s)."""
+
+RESPONSE_S = 10.0
+"""Lab seconds a charger x EV pair may take to bring its current inside a new limit
+(IEC 61851-1 gives the EV 5 s to follow a PWM change; the rest is the charger's own)."""
+
+_PURPOSES_16 = {"ChargingStationMaxProfile": "ChargePointMaxProfile"}
+
+
+def wire_purpose(charger: Charger, purpose: str) -> str:
+    """The purpose's name in the charger's dialect (give the 2.x names; 1.6 is translated)."""
+    return _PURPOSES_16.get(purpose, purpose) if is_v16(charger) else purpose
+
+
+def profile_request(charger: Charger, *, evse_id: int, profile_id: int, stack_level: int,
+                    purpose: str, periods: Sequence[tuple[float, float]], unit: str = "A",
+                    kind: str = "Absolute", start_s: float | None = None,
+                    duration_s: float | None = None, transaction_id: str | None = None,
+                    ) -> dict[str, Any]:
+    """A SetChargingProfile request: ``periods`` are (start offset s, limit) pairs."""
+    schedule: dict[str, Any] = {
+        "chargingRateUnit": unit,
+        "chargingSchedulePeriod": [{"startPeriod": int(s), "limit": float(v)} for s, v in periods],
+    }
+    if start_s is not None:
+        schedule["startSchedule"] = _iso(start_s)
+    if duration_s is not None:
+        schedule["duration"] = int(duration_s)
+    profile: dict[str, Any] = {
+        "stackLevel": stack_level, "chargingProfilePurpose": wire_purpose(charger, purpose),
+        "chargingProfileKind": kind,
+    }
+    if transaction_id is not None:
+        profile["transactionId"] = int(transaction_id) if is_v16(charger) else transaction_id
+    if is_v16(charger):
+        profile["chargingProfileId"] = profile_id
+        profile["chargingSchedule"] = schedule
+        return {"connectorId": evse_id, "csChargingProfiles": profile}
+    profile["id"] = profile_id
+    profile["chargingSchedule"] = [dict(schedule, id=profile_id)]
+    return {"evseId": evse_id, "chargingProfile": profile}
+
+
+def clear_request(charger: Charger, *, profile_id: int | None = None, evse_id: int | None = None,
+                  purpose: str | None = None, stack_level: int | None = None) -> dict[str, Any]:
+    """A ClearChargingProfile request (no argument: every profile)."""
+    if is_v16(charger):
+        req: dict[str, Any] = {"id": profile_id, "connectorId": evse_id,
+                               "chargingProfilePurpose": purpose and wire_purpose(charger, purpose),
+                               "stackLevel": stack_level}
+        return {k: v for k, v in req.items() if v is not None}
+    criteria = {k: v for k, v in {"evseId": evse_id, "chargingProfilePurpose": purpose,
+                                  "stackLevel": stack_level}.items() if v is not None}
+    req = {"chargingProfileId": profile_id} if profile_id is not None else {}
+    if criteria:
+        req["chargingProfileCriteria"] = criteria
+    return req
+
+
+def get_composite(charger: Charger, evse_id: int, duration_s: int, unit: str = "A"
+                  ) -> dict[str, Any]:
+    """GetCompositeSchedule; returns the answer payload."""
+    key = "connectorId" if is_v16(charger) else "evseId"
+    return charger.call("GetCompositeSchedule",
+                        {key: evse_id, "duration": int(duration_s), "chargingRateUnit": unit})
+
+
+@dataclass
+class ProfileBook:
+    """What the bench knows a conformant charger holds: the profiles it accepted, the
+    transactions running. Answers the reference composite and limit."""
+
+    charger: Charger
+    max_current_a: float | None = None
+    profiles: ProfileSet = field(init=False)
+    transactions: list[Transaction] = field(default_factory=list)
+    sent: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.profiles = ProfileSet(self.charger.version)
+
+    def set(self, request: dict[str, Any], at_s: float) -> str:
+        """Send SetChargingProfile; an Accepted profile goes into the book. Returns status."""
+        status = str(self.charger.call("SetChargingProfile", request).get("status"))
+        self.sent.append({"request": request, "status": status, "lab_s": at_s})
+        if status == "Accepted":
+            self.profiles.set_charging_profile(request, installed_at_s=at_s)
+        return status
+
+    def clear(self, request: dict[str, Any]) -> str:
+        """Send ClearChargingProfile and apply it to the book. Returns status."""
+        status = str(self.charger.call("ClearChargingProfile", request).get("status"))
+        self.sent.append({"clear": request, "status": status})
+        self.profiles.clear_request(request)
+        return status
+
+    def started(self, evse_id: int, start: TransactionStart) -> Transaction:
+        """Record a transaction start (its time is the charger's timestamp)."""
+        payload = start.message.payload
+        tx = Transaction(evse_id=evse_id, start_s=parse_time(payload["timestamp"], "timestamp"),
+                         transaction_id=start.transaction_id)
+        self.transactions.append(tx)
+        return tx
+
+    def reference(self, evse_id: int, start_s: float, duration_s: float,
+                  unit: str = "A") -> CompositeSchedule:
+        return composite_schedule(self.profiles, evse_id=evse_id, start_s=start_s,
+                                  duration_s=duration_s, unit=unit,  # type: ignore[arg-type]
+                                  transactions=self.transactions,
+                                  supply=Supply(evse_max_a=self.max_current_a))
+
+    def evidence(self) -> str:
+        """The profiles sent and their answers, as JSON (evidence)."""
+        return json.dumps(self.sent, indent=2, default=str)
+
+
+def composite_problems(book: ProfileBook, evse_id: int, duration_s: int, at_s: float,
+                       unit: str = "A") -> tuple[list[str], CompositeSchedule, dict[str, Any]]:
+    """Ask for the composite schedule and compare it with the reference starting ``at_s``."""
+    answer = get_composite(book.charger, evse_id, duration_s, unit)
+    ref = book.reference(evse_id, at_s, duration_s, unit)
+    diffs = compare_composite(ref, answer, book.charger.version,
+                              time_tol_s=COMPOSITE_TIME_TOL_S)
+    if not diffs:
+        return [], ref, answer
+    return [f"composite schedule of {evse_id}: {format_differences(diffs)}"], ref, answer
+
+
+def expect_status(status: str, wanted: str, what: str) -> None:
+    """Fail with a readable message unless the charger answered ``wanted``."""
+    if status != wanted:
+        raise DeviceFailure(f"{what}: the charger answered {status!r}, expected {wanted!r}")
+
+
+@dataclass(frozen=True)
+class Follow:
+    """How the measured current kept to the allowed one."""
+
+    samples: int
+    judged: int
+    over: int
+    worst_excess_a: float
+    first_over_s: float | None
+
+
+def follow_problems(t_lab_s: np.ndarray, current_a: np.ndarray,
+                    allowed_a: Sequence[float | None], *, response_s: float = RESPONSE_S,
+                    accuracy_a: float = 0.2, start_s: float | None = None
+                    ) -> tuple[list[str], Follow]:
+    """Judge measured current against the allowed limit at each sample.
+
+    A sample is judged once ``response_s`` has passed since the allowed limit last changed
+    (or since ``start_s``): then it must not exceed the limit + ``accuracy_a``.
+    """
+    allowed = np.array([np.nan if a is None else a for a in allowed_a], dtype=float)
+    since = float(t_lab_s[0]) if start_s is None else start_s
+    over = judged = 0
+    worst, first = 0.0, None
+    previous = allowed[0] if len(allowed) else np.nan
+    for t, value, limit in zip(t_lab_s, current_a, allowed, strict=True):
+        if not (limit == previous or (np.isnan(limit) and np.isnan(previous))):
+            since, previous = float(t), limit
+        if t - since < response_s or np.isnan(limit) or np.isnan(value):
+            continue
+        judged += 1
+        excess = float(value) - float(limit)
+        if excess > accuracy_a:
+            over += 1
+            if first is None:
+                first = float(t - t_lab_s[0])
+            worst = max(worst, excess)
+    follow = Follow(len(t_lab_s), judged, over, round(worst, 3), first)
+    if not judged:
+        return ["meter: no sample could be judged (recording shorter than the response "
+                f"time {response_s:g} s after the last limit change)"], follow
+    if not over:
+        return [], follow
+    return [(f"meter: the measured current exceeded the schedule's limit by up to {worst:.2f} A "
+             f"(+{accuracy_a:g} A accuracy allowed) in {over} of {judged} judged samples, "
+             f"first {first:.1f} s into the recording, more than {response_s:g} s after the "
+             "limit changed")], follow
+
+
+def _iso(unix_s: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(unix_s, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
