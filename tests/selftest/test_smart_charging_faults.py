@@ -1,0 +1,76 @@
+"""The smart-charging checks catch the faults aimed at them and pass a conformant charger.
+
+One run of the real `testbench run suites/smart_charging -k "tx_default or stacking"` against
+a simulated lab (time scale 20) with a power analyser on every charger: conformant chargers
+on 1.6 and 2.0.1, and one charger per smart-charging fault personality. Each fault must be
+caught by the check meant for it (wire: the composite schedule; meter: the measured current)
+and by no other.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from labgen import ChargerEntry, write_lab
+
+from testbench.lab.faults import CHARGER_FAULTS
+from testbench.procedures.smart import follow_problems
+
+REPO = Path(__file__).resolve().parents[2]
+WIRE, METER = "composite schedule", "meter:"
+# fault -> {test: the checks that must catch it there (absent test: it must pass)}
+EXPECTED = {
+    "ignores-stack-level": {"test_stacking": {WIRE, METER}},
+    "applies-limit-late": {"test_tx_default_profile": {METER}, "test_stacking": {METER}},
+    "overshoots-limit": {"test_tx_default_profile": {METER}, "test_stacking": {METER}},
+    "wrong-composite-schedule": {"test_tx_default_profile": {WIRE}, "test_stacking": {WIRE}},
+}
+TESTS = ("test_tx_default_profile", "test_stacking")
+
+
+def test_smart_charging_faults_are_in_the_catalogue() -> None:
+    assert set(EXPECTED) <= set(CHARGER_FAULTS)
+
+
+def test_follow_check_judges_after_the_response_time() -> None:
+    t = np.arange(0.0, 30.0, 0.5)
+    allowed = [10.0 if x < 10 else 6.0 for x in t]
+    lagging = np.array([10.0 if x < 15 else 6.0 for x in t])  # 5 s to follow: inside 10 s
+    assert follow_problems(t, lagging, allowed, response_s=10.0)[0] == []
+    late = np.array([10.0 if x < 25 else 6.0 for x in t])  # 15 s: too late
+    problems, follow = follow_problems(t, late, allowed, response_s=10.0)
+    assert problems and follow.over == 10 and follow.worst_excess_a == 4.0, problems
+
+
+def test_each_smart_charging_check_catches_its_fault(tmp_path: Path, testbench_cli) -> None:
+    chargers = [ChargerEntry("ok-16", "1.6"), ChargerEntry("ok-201", "2.0.1"),
+                ChargerEntry("stack-201", "2.0.1", ("ignores-stack-level",)),
+                ChargerEntry("late-16", "1.6", ("applies-limit-late",)),
+                ChargerEntry("over-201", "2.0.1", ("overshoots-limit",)),
+                ChargerEntry("wrongcs-16", "1.6", ("wrong-composite-schedule",))]
+    lab = write_lab(tmp_path / "lab.toml", chargers, ["ev-saloon"], time_scale=20.0,
+                    analyzers={c.id: "yokogawa-wt" for c in chargers})
+    result = testbench_cli("run", "--lab", str(lab), "--unattended",
+                           str(REPO / "suites" / "smart_charging"), "--",
+                           "-k", "tx_default or stacking", timeout_s=300)
+    verdicts = result.verdicts()
+    problems = []
+    for entry in chargers:
+        expected = EXPECTED[entry.faults[0]] if entry.faults else {}
+        for test in TESTS:
+            record = verdicts.get((entry.id, "ev-saloon", test))
+            if record is None:
+                problems.append(f"{entry.id} {test}: no result")
+                continue
+            message = record.get("message") or ""
+            wanted = expected.get(test, set())
+            caught = {check for check in (WIRE, METER) if check in message}
+            verdict = "failed" if wanted else "passed"
+            if record["verdict"] != verdict or caught != wanted:
+                problems.append(f"{entry.id} {test}: {record['verdict']} (expected {verdict}, "
+                                f"checks {sorted(wanted)}): {message}")
+    assert not problems, "\n".join(problems) + "\n" + result.output[-2000:]
+    assert result.exit_code == 1, result.output[-2000:]
+    evidence = list((tmp_path / "reports" / "runs").glob("*/evidence/*/smart-session.png"))
+    assert len(evidence) == 2 * len(chargers), evidence
