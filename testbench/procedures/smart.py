@@ -208,8 +208,8 @@ def follow_problems(t_lab_s: np.ndarray, current_a: np.ndarray,
             worst = max(worst, excess)
     follow = Follow(len(t_lab_s), judged, over, round(worst, 3), first)
     if not judged:
-        return ["meter: no sample could be judged (recording shorter than the response "
-                f"time {response_s:g} s after the last limit change)"], follow
+        return [("meter: no sample could be judged (recording shorter than the response "
+                 f"time {response_s:g} s after the last limit change)")], follow
     if not over:
         return [], follow
     return [(f"meter: the measured current exceeded the schedule's limit by up to {worst:.2f} A "

@@ -61,7 +61,7 @@ _RECURRENCE_S = {"Daily": 86_400.0, "Weekly": 604_800.0}
 def _time(text: Any) -> float | None:
     if text is None:
         return None
-    return datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
+    return datetime.fromisoformat(str(text)).timestamp()
 
 
 def _iso(unix_s: float) -> str:
@@ -135,7 +135,7 @@ class Profile:
                 found = (limit, phases)
         if found is None:
             return None
-        limit, phases = found
+        limit, phases = found[0], found[1]
         if self.unit == "W":
             limit = limit / (VOLTAGE_V * (phases or DEFAULT_PHASES))
         return limit, phases
@@ -258,8 +258,9 @@ class SmartCharging:
     def limit_a(self, target: int, t: float) -> tuple[float | None, int | None]:
         """The effective limit (A per phase) of an EVSE / connector at ``t`` and its phases."""
         tx, tx_start = self._tx_start(target)
-        of = lambda purpose, where: [p for p in self.profiles  # noqa: E731
-                                     if p.purpose == purpose and p.target in where]
+        def of(purpose: str, where: tuple[int, ...]) -> list[Profile]:
+            return [p for p in self.profiles if p.purpose == purpose and p.target in where]
+
         session = None
         if tx is not None:
             session = self._lead([p for p in of(_TX, (target,)) if p.tx_key is tx], t, tx_start)
@@ -315,7 +316,7 @@ class SmartCharging:
             await self.sim.clock.asleep(POLL_S)
             try:
                 self.evaluate()
-            except Exception:  # noqa: BLE001 - a bad profile must not stop the charger
+            except Exception:  # a bad profile must not stop the charger
                 log.exception("%s: evaluating charging profiles failed", self.sim.spec.id)
 
     # -- composite schedule
@@ -338,7 +339,7 @@ class SmartCharging:
             if self.sim.has("wrong-composite-schedule"):
                 limit += WRONG_COMPOSITE_A
             value = limit if unit == "A" else limit * VOLTAGE_V * (phases or DEFAULT_PHASES)
-            period: dict[str, Any] = {"start_period": int(round(t - start)),
+            period: dict[str, Any] = {"start_period": round(t - start),
                                       "limit": round(value, 1)}
             if phases:
                 period["number_phases"] = phases
@@ -364,8 +365,8 @@ class SmartCharging:
         for key in keys:
             limit, _ = self.limit_a(key, t)
             total += rating if limit is None else limit
-        phases = [v[1] for v in values if v[1]]
-        return min([total] + [v[0] for v in values]), (min(phases) if phases else None)
+        stated = [v[1] for v in values if v[1]]
+        return min([total] + [v[0] for v in values]), (min(stated) if stated else None)
 
 
 def smart_of(sim: Any) -> SmartCharging:
