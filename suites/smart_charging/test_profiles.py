@@ -299,3 +299,91 @@ def test_stacking(session: Session, charger: Any, clock: Any) -> None:
         clock.sleep(50.0)
     finally:
         session.finish()
+
+
+@pytest.mark.testcase(v16="TC_082_CS", v201=None, v21=None)  # (verify)
+def test_tx_default_profile_during_transaction(session: Session, charger: Any,
+                                               clock: Any) -> None:
+    """A TxDefaultProfile set while a transaction runs limits that transaction at once (8 A)."""
+    try:
+        session.start()
+        clock.sleep(5.0)
+        status = session.book.set(_profile(charger, profile_id=101, stack_level=0,
+                                           purpose="TxDefaultProfile", kind="Relative",
+                                           periods=[(0, 8.0)]), clock.now())
+        smart.expect_status(status, "Accepted", "SetChargingProfile TxDefaultProfile")
+        clock.sleep(2.0)
+        session.check_composite()
+        clock.sleep(25.0)
+    finally:
+        session.finish()
+
+
+@pytest.mark.testcase(v16=None, v201="TC_K_10_CS", v21="TC_K_10_CS")  # (verify)
+def test_tx_default_profile_all_evses(session: Session, charger: Any, clock: Any) -> None:
+    """A TxDefaultProfile on evse (1.6: connector) 0 applies to every EVSE."""
+    status = session.book.set(_profile(charger, evse_id=0, profile_id=111, stack_level=0,
+                                       purpose="TxDefaultProfile", kind="Absolute",
+                                       start_s=clock.now() - 1, periods=[(0, 9.0), (40, 7.0)]),
+                              clock.now())
+    smart.expect_status(status, "Accepted", "SetChargingProfile TxDefaultProfile on evse 0")
+    session.check_composite(evse_id=1)
+    session.finish()
+
+
+@pytest.mark.testcase(v16=None, v201="TC_K_19_CS", v21="TC_K_19_CS")  # (verify)
+def test_recurring_profile(session: Session, charger: Any, clock: Any) -> None:
+    """A daily recurring profile that began an hour ago: its period change 30 s from now."""
+    now = clock.now()
+    status = session.book.set(_profile(charger, profile_id=121, stack_level=0,
+                                       purpose="TxDefaultProfile", kind="Recurring",
+                                       recurrency="Daily", start_s=now - 3600, periods=[(0, 10.0), (3630, 7.0),
+                                                                    (3700, 12.0)]), now)
+    smart.expect_status(status, "Accepted", "SetChargingProfile Recurring TxDefaultProfile")
+    session.check_composite()
+    session.finish()
+
+
+@pytest.mark.testcase(v16=None, v201="TC_K_06_CS", v21="TC_K_06_CS")  # (verify)
+def test_clear_by_criteria(session: Session, charger: Any, clock: Any) -> None:
+    """Clearing by purpose and stack level removes only the profile they select."""
+    now = clock.now()
+    for profile_id, stack, limit in ((131, 0, 12.0), (132, 1, 7.0)):
+        session.book.set(_profile(charger, profile_id=profile_id, stack_level=stack,
+                                  purpose="TxDefaultProfile", kind="Absolute", start_s=now - 1,
+                                  periods=[(0, limit)]), now)
+    session.check_composite()
+    criteria: dict[str, Any] = {"evse_id": 1, "purpose": "TxDefaultProfile", "stack_level": 1}
+    status = session.book.clear(smart.clear_request(charger, **criteria))
+    smart.expect_status(status, "Accepted", "ClearChargingProfile TxDefaultProfile stack level 1")
+    session.check_composite()
+    again = str(charger.call("ClearChargingProfile",
+                             smart.clear_request(charger, **criteria)).get("status"))
+    session.finish()
+    smart.expect_status(again, "Unknown", "ClearChargingProfile of a stack level already cleared")
+
+
+@pytest.mark.requires("ocpp2")
+@pytest.mark.testcase(v16=None, v201="TC_K_29_CS", v21="TC_K_29_CS")  # (verify)
+def test_get_charging_profiles(charger: Any, clock: Any) -> None:
+    """GetChargingProfiles by purpose reports the selected profiles and only them."""
+    now = clock.now()
+    for request in (_profile(charger, profile_id=141, stack_level=0, purpose="TxDefaultProfile",
+                             kind="Absolute", start_s=now - 1, periods=[(0, 10.0)]),
+                    _profile(charger, evse_id=0, profile_id=142, stack_level=0,
+                             purpose="ChargingStationMaxProfile", kind="Absolute",
+                             start_s=now - 1, periods=[(0, 14.0)])):
+        smart.expect_status(str(charger.call("SetChargingProfile", request).get("status")),
+                            "Accepted", "SetChargingProfile")
+    reply = charger.call("GetChargingProfiles", {
+        "requestId": 7, "chargingProfile": {"chargingProfilePurpose": "TxDefaultProfile"}})
+    smart.expect_status(str(reply.get("status")), "Accepted", "GetChargingProfiles TxDefault")
+    report = charger.expect("ReportChargingProfiles", WITHIN_S, request_id=7)
+    ids = sorted(p.get("id") for p in report.payload.get("chargingProfile", []))
+    if ids != [141]:
+        raise DeviceFailure(f"ReportChargingProfiles for TxDefaultProfile listed profiles {ids}, "
+                            "expected [141] (142 is a ChargingStationMaxProfile)")
+    reply = charger.call("GetChargingProfiles", {"requestId": 8,
+                                                 "chargingProfile": {"stackLevel": 5}})
+    smart.expect_status(str(reply.get("status")), "NoProfiles",
+                        "GetChargingProfiles for stack level 5 (none installed)")

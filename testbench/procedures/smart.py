@@ -53,7 +53,7 @@ def profile_request(charger: Charger, *, evse_id: int, profile_id: int, stack_le
                     purpose: str, periods: Sequence[tuple[float, float]], unit: str = "A",
                     kind: str = "Absolute", start_s: float | None = None,
                     duration_s: float | None = None, transaction_id: str | None = None,
-                    ) -> dict[str, Any]:
+                    recurrency: str | None = None) -> dict[str, Any]:
     """A SetChargingProfile request: ``periods`` are (start offset s, limit) pairs."""
     schedule: dict[str, Any] = {
         "chargingRateUnit": unit,
@@ -67,6 +67,8 @@ def profile_request(charger: Charger, *, evse_id: int, profile_id: int, stack_le
         "stackLevel": stack_level, "chargingProfilePurpose": wire_purpose(charger, purpose),
         "chargingProfileKind": kind,
     }
+    if recurrency is not None:
+        profile["recurrencyKind"] = recurrency
     if transaction_id is not None:
         profile["transactionId"] = int(transaction_id) if is_v16(charger) else transaction_id
     if is_v16(charger):

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ocpp.routing import on
+from ocpp.routing import after, on
 from ocpp.v16 import call_result as result16
 
 log = logging.getLogger("testbench.sim")
@@ -88,6 +88,7 @@ class Profile:
     valid_to_s: float | None = None
     transaction_id: str | None = None
     tx_key: Any = None  # the transaction object it was installed for (TxProfile)
+    raw: dict[str, Any] = field(default_factory=dict)  # as received (reported back)
 
     @classmethod
     def parse(cls, data: dict[str, Any], target: int, now_s: float, version: str) -> Profile:
@@ -97,6 +98,8 @@ class Profile:
         periods = sorted((float(p["start_period"]), float(p["limit"]), p.get("number_phases"))
                          for p in schedule["charging_schedule_period"])
         tx_id = data.get("transaction_id")
+        if data["charging_profile_kind"] == "Recurring" and not data.get("recurrency_kind"):
+            raise ValueError("a Recurring profile needs recurrencyKind")
         return cls(id=int(data["charging_profile_id" if version == "1.6" else "id"]),
                    stack=int(data["stack_level"]), purpose=_PURPOSES[data["charging_profile_purpose"]],
                    kind=str(data["charging_profile_kind"]), target=target, installed_s=now_s,
@@ -104,7 +107,7 @@ class Profile:
                    start_s=_time(schedule.get("start_schedule")),
                    duration_s=schedule.get("duration"), recurrency=data.get("recurrency_kind"),
                    valid_from_s=_time(data.get("valid_from")), valid_to_s=_time(data.get("valid_to")),
-                   transaction_id=None if tx_id is None else str(tx_id))
+                   transaction_id=None if tx_id is None else str(tx_id), raw=dict(data))
 
     def anchor(self, t: float, tx_start_s: float | None) -> float | None:
         if self.kind == "Recurring":
@@ -234,6 +237,19 @@ class SmartCharging:
             self.profiles.remove(p)
         self.evaluate()
         return "Accepted" if gone else "Unknown"
+
+    def matching(self, request: dict[str, Any], evse_id: int | None) -> list[Profile]:
+        """Profiles a 2.x GetChargingProfiles request selects (criteria all given must hold)."""
+        ids = request.get("charging_profile_id") or []
+        purpose = _PURPOSES.get(request.get("charging_profile_purpose") or "")
+        stack = request.get("stack_level")
+        sources = request.get("charging_limit_source") or []
+        return [p for p in self.profiles
+                if (evse_id is None or p.target == evse_id)
+                and (not ids or p.id in ids)
+                and (purpose is None or p.purpose == purpose)
+                and (stack is None or p.stack == stack)
+                and (not sources or "CSO" in sources)]
 
     # -- evaluating
     def _tx_start(self, target: int) -> tuple[Any, float | None]:
@@ -415,6 +431,7 @@ class Smart2xHandlers:
     """Mixin for the 2.0.1 / 2.1 clients: the K-block basics."""
 
     sim: Any
+    _call: Any
     _call_result: Any
 
     @on("SetChargingProfile")
@@ -444,3 +461,23 @@ class Smart2xHandlers:
             status="Accepted",
             schedule={"evse_id": evse_id, "duration": int(duration), "schedule_start": _iso(start),
                       "charging_rate_unit": unit, "charging_schedule_period": periods})
+
+    @on("GetChargingProfiles")
+    def on_get_charging_profiles(self, request_id: int, charging_profile: dict[str, Any],
+                                 evse_id: int | None = None, **_: Any) -> Any:
+        found = smart_of(self.sim).matching(charging_profile, evse_id)
+        return self._call_result.GetChargingProfiles(
+            status="Accepted" if found else "NoProfiles")
+
+    @after("GetChargingProfiles")
+    def after_get_charging_profiles(self, request_id: int, charging_profile: dict[str, Any],
+                                    evse_id: int | None = None, **_: Any) -> None:
+        """One ReportChargingProfiles per EVSE (tbc on all but the last)."""
+        found = smart_of(self.sim).matching(charging_profile, evse_id)
+        targets = sorted({p.target for p in found})
+        call = self._call
+        for i, target in enumerate(targets):
+            self.sim.post(call.ReportChargingProfiles(
+                request_id=request_id, charging_limit_source="CSO", evse_id=target,
+                charging_profile=[p.raw for p in found if p.target == target],
+                tbc=i < len(targets) - 1))
