@@ -81,6 +81,8 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         pytest_args += ["--charger", charger]
     if args.unattended:
         pytest_args.append("--unattended")
+    if args.secrets:
+        pytest_args += ["--secrets", args.secrets]
     if args.resume:
         previous = lab.output_dir / "runs" / args.resume / "journal.jsonl"
         if not previous.is_file():
@@ -178,6 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--charger", action="append", default=[])
     run.add_argument("-k", default=None, help="pytest -k expression selecting tests")
     run.add_argument("--unattended", action="store_true", help="skip steps that need an operator")
+    run.add_argument("--secrets", default=None, metavar="PATH",
+                     help="charger credentials file outside the repository (default: $TESTBENCH_SECRETS)")
     run.add_argument("--resume", default=None, metavar="RUN_ID",
                      help="re-run only what has no verdict in that earlier run (after Ctrl-C or a crash)")
     run.set_defaults(func=cmd_run)

@@ -18,6 +18,7 @@ import pytest
 
 import testbench
 from testbench.errors import BenchError, LabConfigError
+from testbench.redact import redact_text
 from testbench.lab.loader import load_lab
 from testbench.lab.model import Lab, Pairing
 from testbench.plugin.verdicts import PhaseOutcome, combine, describe, skip_reason
@@ -36,6 +37,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--unattended", action="store_true", default=False,
                     help="never ask the operator: skip steps that need one (default under CI)")
     group.addoption("--run-id", default=None, help="id of this run (default: generated)")
+    group.addoption("--secrets", default=None, metavar="PATH",
+                    help="charger credentials file outside the repository (default: $TESTBENCH_SECRETS)")
     group.addoption("--resume", default=None, metavar="RUN_ID",
                     help="skip the tests that already have a verdict in that run; run the rest")
     group.addoption("--testbench-live", action="store_true", default=False,
@@ -143,7 +146,8 @@ class BenchSession:
             from testbench.plugin.runtime import BenchRuntime
 
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            runtime = BenchRuntime(self.lab, self.run_dir)
+            secrets = self.config.getoption("secrets")
+            runtime = BenchRuntime(self.lab, self.run_dir, Path(secrets) if secrets else None)
             try:
                 runtime.start()
             except BenchError as exc:
@@ -259,6 +263,7 @@ class BenchSession:
         lab = self.lab
         charger, ev = lab.chargers[pairing.charger], lab.evs[pairing.ev]
         verdict, message = combine(phases)
+        message = redact_text(message)
         started = item.stash.get(STARTED_KEY, time.time())
         record = ResultRecord(
             test_id=item.nodeid, name=getattr(item, "originalname", item.name),

@@ -7,6 +7,7 @@ ended the run (normal end, failure, exception, Ctrl-C, SIGTERM).
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -24,9 +25,10 @@ log = logging.getLogger(__name__)
 class BenchRuntime:
     """Everything a run needs that lives longer than one test."""
 
-    def __init__(self, lab: Lab, run_dir: Path) -> None:
+    def __init__(self, lab: Lab, run_dir: Path, secrets_path: Path | None = None) -> None:
         self.lab = lab
         self.run_dir = run_dir
+        self.secrets_path = secrets_path
         self.clock = LabClock(scale=lab.settings.time_scale, epoch=time.time())
         self.loop: BackgroundLoop | None = None
         self.central: Any = None
@@ -40,10 +42,17 @@ class BenchRuntime:
         """Start the central system and the file server, the simulated lab (sim mode), and
         wait for the chargers."""
         from testbench.csms import CentralSystem, Csms
+        from testbench.redact import install_log_redaction
+        from testbench.secrets import SECRETS_ENV, Secrets
 
+        install_log_redaction()
+        if self.secrets_path is not None:
+            os.environ[SECRETS_ENV] = str(self.secrets_path)  # the simulated lab reads the same file
+        secrets = Secrets.load(self.secrets_path)
         self.loop = BackgroundLoop()
         self.central = CentralSystem(self.lab.csms, self.lab.chargers, self.clock,
-                                     trace_dir=self.run_dir / "traces")
+                                     trace_dir=self.run_dir / "traces", secrets=secrets,
+                                     base_dir=self.lab.path.parent)
         self.loop.run(self.central.start(), timeout_s=30)
         self.csms = Csms(self.central, self.loop, self.clock)
         from testbench.firmware.fileserver import FileServer
