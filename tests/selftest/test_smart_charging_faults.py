@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from labgen import ChargerEntry, write_lab
 
 from testbench.lab.faults import CHARGER_FAULTS
@@ -74,3 +75,23 @@ def test_each_smart_charging_check_catches_its_fault(tmp_path: Path, testbench_c
     assert result.exit_code == 1, result.output[-2000:]
     evidence = list((tmp_path / "reports" / "runs").glob("*/evidence/*/smart-session.png"))
     assert len(evidence) == 2 * len(chargers), evidence
+
+
+@pytest.mark.slow
+def test_conformant_chargers_pass_the_whole_suite(tmp_path: Path, testbench_cli) -> None:
+    """Every smart-charging case passes a conformant 1.6, 2.0.1 and 2.1 charger (the 2.0.1
+    one without an analyser: the wire checks alone)."""
+    chargers = [ChargerEntry("ok-16", "1.6"), ChargerEntry("ok-201", "2.0.1"),
+                ChargerEntry("ok-21", "2.1")]
+    lab = write_lab(tmp_path / "lab.toml", chargers, ["ev-saloon"], time_scale=20.0,
+                    analyzers={"ok-16": "yokogawa-wt", "ok-21": "zes-lmg600"})
+    result = testbench_cli("run", "--lab", str(lab), "--unattended",
+                           str(REPO / "suites" / "smart_charging"), timeout_s=600)
+    records = result.records()
+    bad = [f"{r['charger']} {r['name']}: {r['verdict']}: {r.get('message')}" for r in records
+           if r["verdict"] not in ("passed", "skipped")
+           or (r["verdict"] == "skipped" and r["charger"] != "ok-16")]
+    assert records and not bad, "\n".join(bad) + "\n" + result.output[-2000:]
+    assert result.exit_code == 0, result.output[-2000:]
+    measured = list((tmp_path / "reports" / "runs").glob("*/evidence/*ok-201*/smart-session.csv"))
+    assert not measured, "no analyser on ok-201, yet a recording was saved"
