@@ -51,16 +51,26 @@ class Session:
         self.figures: dict[str, Any] = {}
         self.answers: list[dict[str, Any]] = []
 
-    def start(self) -> ocpp.TransactionStart:
-        """Plug in, ask for energy, start recording, start the transaction, wait for Charging."""
+    def start(self, profile: dict[str, Any] | None = None) -> ocpp.TransactionStart:
+        """Plug in, ask for energy, start recording, start the transaction (remote start,
+        carrying ``profile`` when given), wait for Charging."""
         self.station.plug_in()
         self.station.request_energy()
         if self.station.has("power_analyzer"):
             analyzer = self.station.instrument("power_analyzer")
             self.acquisition = BackgroundAcquisition(analyzer, self.clock, rate_hz=RATE_HZ,
                                                      max_seconds=600.0).start()
-        assert ocpp.remote_start(self.charger, TOKEN) == "Accepted", \
-            "charger rejected the remote start"
+        if profile is None:
+            assert ocpp.remote_start(self.charger, TOKEN) == "Accepted", \
+                "charger rejected the remote start"
+        else:
+            action = "RemoteStartTransaction" if ocpp.is_v16(self.charger) \
+                else "RequestStartTransaction"
+            request = smart.remote_start_request(self.charger, TOKEN, profile)
+            at_s = self.clock.now()
+            status = str(self.charger.call(action, request).get("status"))
+            smart.expect_status(status, "Accepted", f"{action} with a TxProfile")
+            self.book.remote_started(request, at_s)
         self.started = ocpp.expect_transaction_started(self.charger, WITHIN_S)
         self.book.started(1, self.started)
         ocpp.expect_charging(self.charger, WITHIN_S)
@@ -387,3 +397,17 @@ def test_get_charging_profiles(charger: Any, clock: Any) -> None:
                                                  "chargingProfile": {"stackLevel": 5}})
     smart.expect_status(str(reply.get("status")), "NoProfiles",
                         "GetChargingProfiles for stack level 5 (none installed)")
+
+
+@pytest.mark.testcase(v16="TC_059_CS", v201="TC_K_37_CS", v21="TC_K_37_CS")  # (verify)
+def test_remote_start_with_tx_profile(session: Session, charger: Any, clock: Any) -> None:
+    """A remote start carrying a TxProfile (9 A, 6 A after 30 s) limits the transaction."""
+    profile = _profile(charger, profile_id=151, stack_level=0, purpose="TxProfile",
+                       kind="Relative", periods=[(0, 9.0), (30, 6.0)])
+    try:
+        session.start(profile)
+        clock.sleep(3.0)
+        session.check_composite()
+        clock.sleep(45.0)
+    finally:
+        session.finish()

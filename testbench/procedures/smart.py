@@ -31,6 +31,7 @@ from testbench.schedule import (
     compare_composite,
     composite_schedule,
     format_differences,
+    parse_remote_start_profile,
     parse_time,
 )
 
@@ -96,6 +97,17 @@ def clear_request(charger: Charger, *, profile_id: int | None = None, evse_id: i
     return req
 
 
+def remote_start_request(charger: Charger, id_token: str, profile_request: dict[str, Any],
+                         evse_id: int = 1, remote_start_id: int = 1) -> dict[str, Any]:
+    """A RemoteStartTransaction / RequestStartTransaction carrying the profile of a
+    :func:`profile_request` (purpose TxProfile, no transactionId)."""
+    if is_v16(charger):
+        return {"idTag": id_token, "connectorId": evse_id,
+                "chargingProfile": profile_request["csChargingProfiles"]}
+    return {"idToken": {"idToken": id_token, "type": "ISO14443"}, "evseId": evse_id,
+            "remoteStartId": remote_start_id, "chargingProfile": profile_request["chargingProfile"]}
+
+
 def get_composite(charger: Charger, evse_id: int, duration_s: int, unit: str = "A"
                   ) -> dict[str, Any]:
     """GetCompositeSchedule; returns the answer payload."""
@@ -132,6 +144,12 @@ class ProfileBook:
         self.sent.append({"clear": request, "status": status})
         self.profiles.clear_request(request)
         return status
+
+    def remote_started(self, request: dict[str, Any], at_s: float) -> None:
+        """The charger accepted a remote start carrying a TxProfile: book that profile."""
+        self.sent.append({"remote_start": request, "lab_s": at_s})
+        self.profiles.install(parse_remote_start_profile(request, self.charger.version,
+                                                         installed_at_s=at_s))
 
     def started(self, evse_id: int, start: TransactionStart) -> Transaction:
         """Record a transaction start (its time is the charger's timestamp)."""

@@ -43,6 +43,9 @@ OVERSHOOT_FACTOR = 1.25
 WRONG_COMPOSITE_A = 4.0
 """Fault wrong-composite-schedule: amperes added to every reported period (W: x 230 x 3)."""
 
+AWAIT_TX_S = 180.0
+"""Lab seconds a remote start's TxProfile waits for its transaction to start."""
+
 VOLTAGE_V = 230.0
 DEFAULT_PHASES = 3
 
@@ -175,6 +178,7 @@ class SmartCharging:
     profiles: list[Profile] = field(default_factory=list)
     _applied: dict[int, float | None] = field(default_factory=dict)
     _late: dict[int, tuple[float, float | None]] = field(default_factory=dict)
+    _awaiting: dict[int, tuple[float, dict[str, Any]]] = field(default_factory=dict)
     _task: asyncio.Task[Any] | None = None
 
     # -- addressing
@@ -251,6 +255,33 @@ class SmartCharging:
                 and (stack is None or p.stack == stack)
                 and (not sources or "CSO" in sources)]
 
+    def remote_start_profile(self, conn: Any, data: dict[str, Any] | None) -> None:
+        """A remote start carried a TxProfile: it applies to the transaction that starts."""
+        if data and data.get("charging_profile_purpose") == "TxProfile":
+            self._awaiting[conn.number] = (self.sim.clock.now(), data)
+            self.start()
+            self.evaluate()
+
+    def _install_awaited(self, now: float) -> None:
+        for conn in self.sim.connectors:
+            waiting = self._awaiting.get(conn.number)
+            if waiting is None:
+                continue
+            if conn.tx is None:
+                if now - waiting[0] > AWAIT_TX_S:
+                    del self._awaiting[conn.number]
+                continue
+            del self._awaiting[conn.number]
+            try:
+                profile = Profile.parse(waiting[1], self.key(conn), now, self.sim.ocpp_version)
+            except (KeyError, TypeError, ValueError) as error:
+                log.info("%s: remote-start profile ignored: %s", self.sim.spec.id, error)
+                continue
+            profile.tx_key = conn.tx
+            profile.installed_s = min(now, conn.tx.started_lab_s)
+            self.profiles = [p for p in self.profiles if p.id != profile.id]
+            self.profiles.append(profile)
+
     # -- evaluating
     def _tx_start(self, target: int) -> tuple[Any, float | None]:
         for conn in self.connectors_of(target):
@@ -294,6 +325,7 @@ class SmartCharging:
 
     def evaluate(self) -> None:
         """Drop TxProfiles of ended transactions; bring every stage to its limit."""
+        self._install_awaited(self.sim.clock.now())
         for p in list(self.profiles):
             if p.purpose == _TX and all(c.tx is not p.tx_key for c in self.connectors_of(p.target)):
                 self.profiles.remove(p)

@@ -12,7 +12,7 @@ from ocpp.v16 import ChargePoint, call, call_result
 from testbench.sim.charger import SimCharger
 from testbench.sim.client import strict_routing
 from testbench.sim.firmware import Firmware16Handlers
-from testbench.sim.smart import Smart16Handlers
+from testbench.sim.smart import Smart16Handlers, smart_of
 from testbench.sim.station import Connector, Transaction
 
 log = logging.getLogger("testbench.sim")
@@ -286,9 +286,11 @@ class Client16(Firmware16Handlers, Smart16Handlers, ChargePoint):
             status="Accepted" if conn is not None else "Rejected")
 
     @after("RemoteStartTransaction")
-    def after_remote_start(self, id_tag: str, call_unique_id: str, **_: Any) -> None:
+    def after_remote_start(self, id_tag: str, call_unique_id: str,
+                           charging_profile: dict[str, Any] | None = None, **_: Any) -> None:
         conn = self._decisions.pop(call_unique_id, None)
         if conn is not None:
+            smart_of(self.sim).remote_start_profile(conn, charging_profile)
             self.sim.remote_start(conn, id_tag)
 
     @on("RemoteStopTransaction")

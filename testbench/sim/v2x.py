@@ -17,7 +17,7 @@ from ocpp.routing import after, on
 from testbench.sim.charger import SimCharger
 from testbench.sim.client import strict_routing
 from testbench.sim.firmware import Firmware2xHandlers
-from testbench.sim.smart import Smart2xHandlers
+from testbench.sim.smart import Smart2xHandlers, smart_of
 from testbench.sim.station import Connector, Transaction
 
 log = logging.getLogger("testbench.sim")
@@ -340,9 +340,11 @@ class _Client2x(Firmware2xHandlers, Smart2xHandlers):
 
     @after("RequestStartTransaction")
     def after_request_start(self, id_token: dict[str, Any], remote_start_id: int,
-                            call_unique_id: str, **_: Any) -> None:
+                            call_unique_id: str,
+                            charging_profile: dict[str, Any] | None = None, **_: Any) -> None:
         conn = self._decisions.pop(call_unique_id, None)
         if conn is not None:
+            smart_of(self.sim).remote_start_profile(conn, charging_profile)
             self.sim.remote_start(conn, id_token, remote_start_id)
 
     @on("RequestStopTransaction")
