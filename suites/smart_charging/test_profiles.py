@@ -411,3 +411,21 @@ def test_remote_start_with_tx_profile(session: Session, charger: Any, clock: Any
         clock.sleep(45.0)
     finally:
         session.finish()
+
+
+@pytest.mark.testcase(v16=None, v201="TC_K_40_CS", v21="TC_K_40_CS")  # (verify)
+def test_composite_schedule_in_watts(session: Session, charger: Any, clock: Any) -> None:
+    """Profiles in A and in W combine; the composite asked for in W converts at 230 V."""
+    now = clock.now()
+    session.book.set(_profile(charger, evse_id=0, profile_id=161, stack_level=0,
+                              purpose="ChargingStationMaxProfile", kind="Absolute", unit="W",
+                              start_s=now - 1, periods=[(0, 8280.0), (45, 5520.0)]), now)
+    session.book.set(_profile(charger, profile_id=162, stack_level=0, purpose="TxDefaultProfile",
+                              kind="Absolute", start_s=now - 1, periods=[(0, 10.0)]), now)
+    at_s = clock.now()
+    problems, _ref, answer = smart.composite_problems(session.book, 1, COMPOSITE_S, at_s,
+                                                      unit="W")
+    session.answers.append({"at_lab_s": at_s, "unit": "W", "answer": answer})
+    session.problems += problems
+    session.check_composite()
+    session.finish()
