@@ -25,6 +25,7 @@ import pytest
 
 from testbench.analysis import BackgroundAcquisition, Recording, save_evidence
 from testbench.analysis.judgement import Judgement
+from testbench.analysis.response import crossing_time
 from testbench.analysis.series import Series
 from testbench.errors import DeviceFailure
 from testbench.gridcode.params import GridCodeParameters, load_parameter_set
@@ -140,8 +141,14 @@ def check_operating_point(p0_w: float, point: OperatingPoint, rated: float) -> N
 
 
 def record_stimulus(analyzer: Any, grid: Any, clock: Any, program: StimulusProgram,
-                    tail_s: float = 1.0) -> tuple[Recording, StimulusRun]:
-    """Record the analyser from ``PRE_S`` before to ``tail_s`` after running ``program``."""
+                    tail_s: float | None = None) -> tuple[Recording, StimulusRun]:
+    """Record the analyser from ``PRE_S`` before to ``tail_s`` after running ``program``.
+
+    The default tail (1 s + half the program) keeps recording while a grid emulator whose
+    list runs slower than programmed finishes (seen on the simulated chroma-61800 under time
+    compression); judging uses the measured steps (:func:`measured_step_s`), not the
+    schedule."""
+    tail_s = 1.0 + 0.5 * program.duration_s if tail_s is None else tail_s
     analyzer.set_update_interval_s(UPDATE_INTERVAL_S)
     acquisition = BackgroundAcquisition(analyzer, clock, rate_hz=RATE_HZ,
                                         max_seconds=program.duration_s + PRE_S + tail_s + 60.0)
@@ -198,9 +205,28 @@ def verdict(judgements: Sequence[Judgement]) -> None:
         raise DeviceFailure("; ".join(failed))
 
 
-def finish(station: Any, grid: Any, params: GridCodeParameters) -> None:
-    """Nominal supply again and the EV unplugged (whatever happened)."""
+def measured_step_s(recording: Recording, channel: str, before: float, after: float,
+                    from_lab_s: float | None = None) -> float:
+    """Lab time the measured ``channel`` (``frequency_hz``, ``voltage_v``) crosses the middle
+    of a step from ``before`` to ``after`` (from ``from_lab_s``): when the unit saw the step.
+
+    Judging from the measured stimulus, not from the program's schedule, keeps the verdicts
+    independent of when the grid emulator actually switched."""
+    t = crossing_time(recording[channel], 0.5 * (before + after), from_lab_s,
+                      "rising" if after > before else "falling")
+    if t is None:
+        raise DeviceFailure(f"the analyser never measured the {channel} step {before:g} -> "
+                            f"{after:g}; check that the grid emulator feeds the charger")
+    return t
+
+
+def finish(station: Any, grid: Any, params: GridCodeParameters, charger: Any = None) -> None:
+    """Nominal supply again, the operating-point profile cleared and the EV unplugged
+    (whatever happened)."""
     with contextlib.suppress(Exception):
         energise(grid, params)
+    if charger is not None and station.charger.ocpp_version != "1.6":
+        with contextlib.suppress(Exception):
+            charger.call("ClearChargingProfile", {"chargingProfileId": PROFILE_ID})
     with contextlib.suppress(Exception):
         station.unplug()

@@ -75,7 +75,7 @@ def _lfsm(mode: str, point: s.OperatingPoint, station: Any, charger: Any, clock:
                                   voltage_v=float(params.nominal.voltage_v))
         recording, run = s.record_stimulus(analyzer, grid, clock, program)
     finally:
-        s.finish(station, grid, params)
+        s.finish(station, grid, params, charger)
 
     if mode == "lfsm_o":
         def delta(f: float) -> float:
@@ -90,13 +90,13 @@ def _lfsm(mode: str, point: s.OperatingPoint, station: Any, charger: Any, clock:
     power = recording["power_w"]
     mra = MRA()
     judgements = []
-    t_step = run.segment_start_lab_s(1)
+    t_step = s.measured_step_s(recording, "frequency_hz", f_n, f_test)
+    t_back = s.measured_step_s(recording, "frequency_hz", f_test, f_n, t_step)
+    segments = ((t_step, t_back, f_test), (t_back, recording.end_lab_s, f_n))
     yss = float(required(f_test))
     if abs(yss - p0) > 3 * mra.power(rated):
         judgements.append(judge_open_loop(power, t_step, p0, yss, tr, mra, rated=rated))
-    for index, f in ((1, f_test), (2, f_n)):
-        start = run.segment_start_lab_s(index)
-        end = start + program.segments[index].duration_s
+    for start, end, f in segments:
         p_ss = steady_state(power, start, tr, until_lab_s=end)
         judgements.append(judge_steady_state(f, p_ss, required, mra.frequency_hz(),
                                              mra.power(rated), x_name="frequency",

@@ -186,6 +186,10 @@ class GridBehaviour:
             self.trip = None
             self._reconnected_at_s = t_s
 
+    def session_ended(self) -> None:
+        """The contactor opened: a reconnection ramp in progress ends with the session."""
+        self._reconnected_at_s = None
+
     # ------------------------------------------------------------------ what the stage asks
     @property
     def tripped(self) -> bool:

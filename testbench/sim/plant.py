@@ -181,6 +181,8 @@ class PowerStage:
         """
         self._sync()
         if not closed:
+            if self.grid is not None:
+                self.grid.session_ended()
             self._closed = False
             self._phases = 0
             self._commanded_a = self._target_a = self.current_a = 0.0

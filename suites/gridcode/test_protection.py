@@ -1,0 +1,165 @@
+"""Interface protection trip values and times, and the frequency windows the pair must ride
+through, at the station's parameter set.
+
+Trip (per protection stage of the set): the pair runs at rated power (discharging for
+under-frequency stages, so the LFSM-U response does not move it towards zero, else
+charging); the grid emulator holds the quantity just inside the threshold for the trip time
++ 1 s (the pair must stay connected: the trip value), then just beyond it for the trip time
++ 2 s (it must disconnect: the trip time is measured from the step to the grid-side power
+falling through half its value), then nominal again for the observation time so the unit
+can reconnect. Required trip time: the set's, within +-(1.5 MRA_T + two samples + two
+analyser updates).
+
+Windows (per frequency band of the set): at both edges of the band (``EDGE_HZ`` inside)
+for ``min(min_duration_s, WINDOW_HOLD_S)`` each, the grid-side power never falls below
+``MIN_POWER_PCT`` of rated (it stays connected). The full minimum durations (30 min and
+more) are a campaign setting, not a default.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from suites.gridcode import _support as s
+from testbench.analysis.judgement import judge_value
+from testbench.analysis.mra import MRA
+from testbench.analysis.response import crossing_time
+from testbench.analysis.series import Series
+from testbench.gridcode.stimulus import frequency_steps, voltage_steps
+
+CODES = ("81>", "81>>", "81<", "81<<", "27<", "27<<", "59>", "59>>")
+INSIDE_HZ = 0.05
+BEYOND_HZ = 0.1
+INSIDE_PU = 0.02
+BEYOND_PU = 0.03
+MAINS_MIN_PU = 0.5
+"""Below this the charger delivers nothing anyway: a trip there is not visible in power."""
+EDGE_HZ = 0.05
+WINDOW_HOLD_S = 20.0
+
+
+def _program(stage: Any, params: Any) -> tuple[Any, float, float]:
+    """(stimulus, inside value, beyond value) in the stage's own unit (Hz or V)."""
+    f_n = float(params.nominal.frequency_hz)
+    v_n = float(params.nominal.voltage_v)
+    sign = -1.0 if stage.trips_below else 1.0
+    dwell = [1.0, stage.trip_time_s + 1.0, stage.trip_time_s + 2.0, 2.0]
+    if stage.quantity == "frequency":
+        inside = stage.threshold - sign * INSIDE_HZ
+        beyond = stage.threshold + sign * BEYOND_HZ
+        return frequency_steps([f_n, inside, beyond, f_n], dwell, v_n), inside, beyond
+    inside = (stage.threshold - sign * INSIDE_PU) * v_n
+    beyond = (stage.threshold + sign * BEYOND_PU) * v_n
+    return voltage_steps([v_n, inside, beyond, v_n], dwell, f_n), inside, beyond
+
+
+@pytest.mark.requires("bidirectional", "grid_emulator", "power_analyzer")
+@pytest.mark.parametrize("code", CODES)
+def test_interface_protection_trip(code, station, charger, clock, bench, request):
+    """The pair stays connected just inside the setting and trips beyond it, in time."""
+    params = s.params_of(station)
+    value = params.protection.param(code)
+    if not value.known or not value.value.enabled:
+        pytest.skip(f"not applicable: parameter set {params.name!r} has no setting for {code} "
+                    f"({value.status}{': ' + value.note if value.note else ''})")
+    stage = params.protection[code]
+    if stage.quantity == "voltage" and stage.trips_below and (
+            stage.threshold - BEYOND_PU < MAINS_MIN_PU):
+        pytest.skip(f"not applicable: {stage} lies below {MAINS_MIN_PU:g} pu, where the pair "
+                    "delivers nothing anyway; its trip cannot be seen in the grid-side power")
+    rated = s.rated_w(station)
+    point = s.OperatingPoint(-1.0 if stage.quantity == "frequency" and stage.trips_below
+                             else 1.0)
+    grid = station.instrument("grid_emulator")
+    analyzer = station.instrument("power_analyzer")
+    program, inside, beyond = _program(stage, params)
+    try:
+        s.energise(grid, params)
+        s.start_session(station, charger, clock)
+        s.set_operating_point(station, charger, clock, point)
+        p0 = s.measured_power_w(analyzer, clock)
+        s.check_operating_point(p0, point, rated)
+        recording, run = s.record_stimulus(analyzer, grid, clock, program)
+        s.energise(grid, params)
+        clock.sleep(float(params.reconnection.observation_time_s) + 2.0)  # let it reconnect
+    finally:
+        s.finish(station, grid, params, charger)
+
+    power = recording["power_w"]
+    level = 0.5 * abs(p0)
+    magnitude = Series("abs power", "W", power.t_lab_s, np.abs(power.values))
+    channel = "frequency_hz" if stage.quantity == "frequency" else "voltage_v"
+    nominal = float(params.nominal.frequency_hz if channel == "frequency_hz"
+                    else params.nominal.voltage_v)
+    t_inside = s.measured_step_s(recording, channel, nominal, inside)
+    t_beyond = s.measured_step_s(recording, channel, inside, beyond, t_inside)
+    early = crossing_time(magnitude.window(None, t_beyond), level, t_inside, "falling")
+    t_trip = crossing_time(magnitude, level, t_beyond, "falling")
+    mra = MRA()
+    tol = 1.5 * mra.time_s(stage.trip_time_s) + 2.0 / s.RATE_HZ + 2 * s.UPDATE_INTERVAL_S
+    unit = "Hz" if stage.quantity == "frequency" else "V"
+    judgements = [
+        judge_value(0.0 if early is None else 1.0, high=0.0,
+                    what=f"disconnections at {inside:g} {unit} (inside {stage})",
+                    check="stays_connected_inside_setting"),
+        judge_value(float("inf") if t_trip is None else t_trip - t_beyond,
+                    stage.trip_time_s - tol, stage.trip_time_s + tol,
+                    what=f"trip time at {beyond:g} {unit} ({stage})", unit="s",
+                    check="trip_time"),
+    ]
+    t = power.t_lab_s
+    ref = run.frequency_reference() if unit == "Hz" else run.voltage_reference()
+    stim = Series("frequency_hz" if unit == "Hz" else "voltage_v", unit, t, np.asarray(ref(t)))
+    title = f"Protection {code} {station.ev.id} @ {station.charger.id} ({params.name})"
+    s.save(s.evidence_dir(bench, request), f"protection-{code}", recording, [stim],
+           [("disconnected below", level, "W"),
+            (f"setting {stage.threshold:g}", stage.threshold_v(float(params.nominal.voltage_v))
+             if unit == "V" else stage.threshold, unit)],
+           title, judgements)
+    s.verdict(judgements)
+
+
+@pytest.mark.requires("bidirectional", "grid_emulator", "power_analyzer")
+@pytest.mark.parametrize("band", range(6), ids=lambda i: f"band{i}")
+def test_frequency_window_stays_connected(band, station, charger, clock, bench, request):
+    """At both edges of each frequency band of the set the pair stays connected."""
+    params = s.params_of(station)
+    bands = params.frequency_ranges.bands
+    if band >= len(bands):
+        pytest.skip(f"not applicable: parameter set {params.name!r} has {len(bands)} bands")
+    window = bands[band]
+    rated = s.rated_w(station)
+    hold = min(window.min_duration_s, WINDOW_HOLD_S)
+    f_n, v_n = float(params.nominal.frequency_hz), float(params.nominal.voltage_v)
+    levels = [f_n, window.low_hz + EDGE_HZ, window.high_hz - EDGE_HZ, f_n]
+    program = frequency_steps(levels, [1.0, hold, hold, 2.0], v_n)
+    grid = station.instrument("grid_emulator")
+    analyzer = station.instrument("power_analyzer")
+    try:
+        s.energise(grid, params)
+        s.start_session(station, charger, clock)
+        p0 = s.measured_power_w(analyzer, clock)
+        s.check_operating_point(p0, s.OperatingPoint(1.0), rated)
+        recording, run = s.record_stimulus(analyzer, grid, clock, program)
+    finally:
+        s.finish(station, grid, params, charger)
+
+    t_low = s.measured_step_s(recording, "frequency_hz", f_n, levels[1])
+    t_end = s.measured_step_s(recording, "frequency_hz", levels[2], f_n, t_low + hold)
+    power = recording["power_w"].window(t_low, t_end)
+    floor = s.MIN_POWER_PCT / 100.0 * rated
+    smallest = float(np.nanmin(np.abs(power.values)))
+    judgements = [judge_value(smallest, low=floor,
+                              what=f"smallest |grid-side power| in {window} (held "
+                                   f"{hold:g} s at each edge)", unit="W",
+                              check="stays_connected_in_window")]
+    t = recording["power_w"].t_lab_s
+    stim = Series("frequency_hz", "Hz", t, np.asarray(run.frequency_reference()(t)))
+    title = (f"Frequency window {window} {station.ev.id} @ {station.charger.id} "
+             f"({params.name})")
+    s.save(s.evidence_dir(bench, request), f"window-{band}", recording, [stim],
+           [("connected above", floor, "W")], title, judgements)
+    s.verdict(judgements)
