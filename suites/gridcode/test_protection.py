@@ -30,7 +30,9 @@ from testbench.analysis.response import crossing_time
 from testbench.analysis.series import Series
 from testbench.gridcode.stimulus import frequency_steps, voltage_steps
 
-CODES = ("81>", "81>>", "81<", "81<<", "27<", "27<<", "59>", "59>>")
+CODES = {"81>": "f-over-1", "81>>": "f-over-2", "81<": "f-under-1", "81<<": "f-under-2",
+         "27<": "u-under-1", "27<<": "u-under-2", "59>": "u-over-1", "59>>": "u-over-2"}
+"""Protection stages and their test ids (usable in ``-k``)."""
 INSIDE_HZ = 0.05
 BEYOND_HZ = 0.1
 INSIDE_PU = 0.02
@@ -57,7 +59,7 @@ def _program(stage: Any, params: Any) -> tuple[Any, float, float]:
 
 
 @pytest.mark.requires("bidirectional", "grid_emulator", "power_analyzer")
-@pytest.mark.parametrize("code", CODES)
+@pytest.mark.parametrize("code", list(CODES), ids=list(CODES.values()))
 def test_interface_protection_trip(code, station, charger, clock, bench, request):
     """The pair stays connected just inside the setting and trips beyond it, in time."""
     params = s.params_of(station)
