@@ -153,6 +153,17 @@ class PowerAnalyzer(Instrument):
     def set_update_interval_s(self, interval_s: float) -> None:
         """Set the instrument's measurement update interval."""
 
+    # Optional fast path for acquisition loops: take the raw reply now, decode it later.
+    # Drivers that can split ``read()`` this way override both; ``decode(read_raw())`` must
+    # equal ``read()``, including the InstrumentError a garbage reply raises.
+    def read_raw(self) -> tuple[float, str] | None:
+        """(wall time received, raw reply) of one measurement query, or None if unsupported."""
+        return None
+
+    def decode(self, raw: tuple[float, str]) -> PowerReading:
+        """Turn what ``read_raw()`` returned into a reading."""
+        raise NotImplementedError(f"{type(self).__name__} has no raw acquisition path")
+
     def start_integration(self) -> None:
         """Reset and start energy integration (where the instrument has one)."""
 

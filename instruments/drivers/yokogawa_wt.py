@@ -145,6 +145,17 @@ class YokogawaWT(PowerAnalyzer):
             values = self._parse_values(command, reply)
         return self._reading(values, acquired)
 
+    def read_raw(self) -> tuple[float, str]:
+        """One measurement query, undecoded (acquisition loops decode after the run)."""
+        with self._lock:
+            self._ensure_configured()
+            reply = self._scpi.query(":NUM:NORM:VAL?")
+            return time.time(), reply
+
+    def decode(self, raw: tuple[float, str]) -> PowerReading:
+        acquired, reply = raw
+        return self._reading(self._parse_values(":NUM:NORM:VAL?", reply), acquired)
+
     def _parse_values(self, command: str, reply: str) -> list[float]:
         fields = strip_header(reply).split(",")
         if len(fields) != len(self.items):

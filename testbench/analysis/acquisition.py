@@ -72,9 +72,10 @@ _FLAT_TOTALS = ("power_w", "reactive_var", "apparent_va", "power_factor", "frequ
 class _Samples:
     """What the loop keeps per sample: float fields, optional fields, phases, deadline."""
 
-    __slots__ = ("deadlines", "optional", "rows")
+    __slots__ = ("deadlines", "optional", "raws", "rows")
 
     def __init__(self) -> None:
+        self.raws: list[Any] = []  # undecoded replies (drivers with read_raw/decode)
         self.rows: list[tuple[float, ...]] = []
         self.optional: list[tuple[float | None, float | None]] = []
         self.deadlines: list[float] = []
@@ -123,6 +124,8 @@ class _Sampler:
     def _run_scheduled(self, seconds: float | None, stop: threading.Event) -> None:
         clock, now = self.clock, self.clock.now
         read = self.instrument.read
+        raw_read = self._raw_reader()
+        raws = self.samples.raws.append
         rows, optional = self.samples.rows.append, self.samples.optional.append
         deadlines = self.samples.deadlines.append
         floats, opt, phase = _FLOATS, _OPTIONAL, _PHASE
@@ -141,11 +144,14 @@ class _Sampler:
                     return
             elif is_set():
                 return
-            reading = read()
-            row = floats(reading) + tuple(chain.from_iterable(map(phase, reading.phases)))
-            extra = opt(reading)
-            rows(row)
-            optional(extra)
+            if raw_read is not None:
+                raws(raw_read())  # decoded after the run: the loop only waits for the wire
+            else:
+                reading = read()
+                row = floats(reading) + tuple(chain.from_iterable(map(phase, reading.phases)))
+                extra = opt(reading)
+                rows(row)
+                optional(extra)
             deadlines(deadline)
             k += 1
             # Behind by more than a whole period: skip the deadlines already gone, count them.
@@ -164,6 +170,14 @@ class _Sampler:
                 return wait_fresh(timeout)
         else:
             read = self.instrument.read
+            raw_read = self._raw_reader()
+            if raw_read is not None:
+                raws, is_set = self.samples.raws.append, stop.is_set
+                self.start_lab_s = now()
+                end = math.inf if seconds is None else self.start_lab_s + seconds
+                while not is_set() and now() < end:
+                    raws(raw_read())  # decoded after the run: the loop only waits for the wire
+                return
         rows, optional = self.samples.rows.append, self.samples.optional.append
         floats, opt, phase = _FLOATS, _OPTIONAL, _PHASE
         is_set = stop.is_set
@@ -176,8 +190,41 @@ class _Sampler:
             rows(row)
             optional(extra)
 
+    def _raw_reader(self) -> Any:
+        """The driver's undecoded read, if it has one (see PowerAnalyzer.read_raw)."""
+        probe = getattr(type(self.instrument), "read_raw", None)
+        if probe is None or probe is PowerAnalyzer.read_raw:
+            return None
+        return self.instrument.read_raw
+
+    def decode_pending(self) -> None:
+        """Decode raw replies into samples; a garbage reply raises like read() would, with the
+        samples before it kept (and the deadlines trimmed to match)."""
+        raws = self.samples.raws
+        if not raws:
+            return
+        decode = self.instrument.decode
+        floats, opt, phase = _FLOATS, _OPTIONAL, _PHASE
+        done = 0
+        try:
+            for raw in raws:
+                reading = decode(raw)
+                self.samples.rows.append(
+                    floats(reading) + tuple(chain.from_iterable(map(phase, reading.phases))))
+                self.samples.optional.append(opt(reading))
+                done += 1
+        except Exception as exc:  # noqa: BLE001 - re-raised by the caller with the partial recording
+            if self.error is None:
+                self.error = exc
+            del self.samples.deadlines[len(self.samples.rows):]
+        finally:
+            del raws[:done]
+            if self.error is not None:
+                raws.clear()
+
     def recording(self) -> Recording:
         """Build the recording from the samples taken so far."""
+        self.decode_pending()
         return _build(
             self.samples, self.clock, scheduled=self.rate_hz is not None,
             meta={
