@@ -58,6 +58,11 @@ GRIDCODE_FAULTS: tuple[str, ...] = ("wrong-droop", "too-slow", "protection-trips
 """Charger faults caught by the grid-code checks (suites/gridcode); the simulated behaviour
 is in testbench.sim.gridcode."""
 
+SMART_CHARGING_FAULTS: tuple[str, ...] = ("ignores-stack-level", "applies-limit-late",
+                                          "overshoots-limit", "wrong-composite-schedule")
+"""Charger faults caught by the smart-charging checks (suites/smart_charging); the simulated
+behaviour is in testbench.sim.smart."""
+
 EV_FAULTS: dict[str, str] = {
     "never-requests-energy": "stays in state B after plug-in instead of moving to C",
 }

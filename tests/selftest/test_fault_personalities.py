@@ -12,12 +12,19 @@ from pathlib import Path
 import pytest
 from labgen import ChargerEntry, write_lab
 
-from testbench.lab.faults import CHARGER_FAULTS, EV_FAULTS, FIRMWARE_FAULTS, GRIDCODE_FAULTS
+from testbench.lab.faults import (
+    CHARGER_FAULTS,
+    EV_FAULTS,
+    FIRMWARE_FAULTS,
+    GRIDCODE_FAULTS,
+    SMART_CHARGING_FAULTS,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 OCPP_SUITES = str(REPO / "suites" / "ocpp")
 # faults caught by other suites, proven by their own self-tests
 MEASURED_FAULTS = {"meter-overreports-energy", "exceeds-max-current"}  # test_measured_suite.py
+OTHER_FAULTS = set(FIRMWARE_FAULTS) | set(GRIDCODE_FAULTS) | set(SMART_CHARGING_FAULTS)
 
 ALL_TESTS = {
     "test_boot_accepted", "test_boot_pending_then_accepted", "test_heartbeat_interval_honoured",
@@ -48,9 +55,9 @@ EV_CAUGHT_BY = {
 
 def test_every_fault_has_a_catching_check():
     """No fault personality without a self-test proving some check catches it."""
-    assert (set(CAUGHT_BY) | MEASURED_FAULTS | set(FIRMWARE_FAULTS) | set(GRIDCODE_FAULTS)
-            == set(CHARGER_FAULTS))  # grid code: tests/selftest/test_gridcode_faults.py
-    assert not (set(CAUGHT_BY) & (MEASURED_FAULTS | set(FIRMWARE_FAULTS) | set(GRIDCODE_FAULTS)))
+    # grid code: test_gridcode_faults.py; smart charging: test_smart_charging_faults.py
+    assert set(CAUGHT_BY) | MEASURED_FAULTS | OTHER_FAULTS == set(CHARGER_FAULTS)
+    assert not (set(CAUGHT_BY) & (MEASURED_FAULTS | OTHER_FAULTS))
     assert all(tests <= ALL_TESTS for tests in CAUGHT_BY.values())
     assert set(EV_FAULTS) == set(EV_CAUGHT_BY)
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from labgen import ChargerEntry, write_lab
 
-from testbench.lab.faults import CHARGER_FAULTS
+from testbench.lab.faults import CHARGER_FAULTS, SMART_CHARGING_FAULTS
 from testbench.procedures.smart import follow_problems
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,7 +31,7 @@ TESTS = ("test_tx_default_profile", "test_stacking")
 
 
 def test_smart_charging_faults_are_in_the_catalogue() -> None:
-    assert set(EXPECTED) <= set(CHARGER_FAULTS)
+    assert set(EXPECTED) == set(SMART_CHARGING_FAULTS) <= set(CHARGER_FAULTS)
 
 
 def test_follow_check_judges_after_the_response_time() -> None:
