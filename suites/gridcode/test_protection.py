@@ -14,6 +14,11 @@ Windows (per frequency band of the set): at both edges of the band (``EDGE_HZ`` 
 for ``min(min_duration_s, WINDOW_HOLD_S)`` each, the grid-side power never falls below
 ``MIN_POWER_PCT`` of rated (it stays connected). The full minimum durations (30 min and
 more) are a campaign setting, not a default.
+
+Reconnection: after a trip of the fastest over-frequency stage and nominal frequency again,
+the unit stays off for at least the observation time (within 1.5 MRA_T + two samples), then
+its power rises no faster than ``reconnection.ramp_pct_per_min`` of rated (fitted slope,
+``RAMP_REL_TOL`` allowed for the gain accuracy).
 """
 
 from __future__ import annotations
@@ -98,7 +103,10 @@ def test_interface_protection_trip(code, station, charger, clock, bench, request
                     else params.nominal.voltage_v)
     t_inside = s.measured_step_s(recording, channel, nominal, inside)
     t_beyond = s.measured_step_s(recording, channel, inside, beyond, t_inside)
-    early = crossing_time(magnitude.window(None, t_beyond), level, t_inside, "falling")
+    # disconnected while still inside (one sample of slack: the step and a fast trip can
+    # fall between the same two samples)
+    early = crossing_time(magnitude.window(None, t_beyond - 1.0 / s.RATE_HZ), level, t_inside,
+                          "falling")
     t_trip = crossing_time(magnitude, level, t_beyond, "falling")
     mra = MRA()
     tol = 1.5 * mra.time_s(stage.trip_time_s) + 2.0 / s.RATE_HZ + 2 * s.UPDATE_INTERVAL_S
@@ -164,4 +172,76 @@ def test_frequency_window_stays_connected(band, station, charger, clock, bench, 
              f"({params.name})")
     s.save(s.evidence_dir(bench, request), f"window-{band}", recording, [stim],
            [("connected above", floor, "W")], title, judgements)
+    s.verdict(judgements)
+
+
+RAMP_WATCH_S = 30.0
+"""Lab seconds recorded after the observation time to judge the reconnection ramp."""
+RECONNECTED_W = 50.0
+"""Grid-side power above which the unit counts as reconnected (standby is a few W)."""
+RAMP_REL_TOL = 0.1
+"""Allowed excess of the fitted ramp rate (gain accuracy of the power measurement + fit)."""
+
+
+@pytest.mark.requires("bidirectional", "grid_emulator", "power_analyzer")
+def test_reconnection_after_trip(station, charger, clock, bench, request):
+    """After a protection trip the unit waits the observation time, then ramps at most at
+    the set's rate."""
+    params = s.params_of(station)
+    over = [st for st in params.protection.enabled()
+            if st.quantity == "frequency" and not st.trips_below]
+    if not over:
+        pytest.skip(f"not applicable: parameter set {params.name!r} has no over-frequency stage")
+    stage = min(over, key=lambda st: st.trip_time_s)
+    rec = params.reconnection
+    rated = s.rated_w(station)
+    f_n, v_n = float(params.nominal.frequency_hz), float(params.nominal.voltage_v)
+    beyond = stage.threshold + BEYOND_HZ
+    program = frequency_steps([f_n, beyond, f_n],
+                              [1.0, stage.trip_time_s + 1.0,
+                               float(rec.observation_time_s) + RAMP_WATCH_S], v_n)
+    grid = station.instrument("grid_emulator")
+    analyzer = station.instrument("power_analyzer")
+    try:
+        s.energise(grid, params)
+        s.start_session(station, charger, clock)
+        p0 = s.measured_power_w(analyzer, clock)
+        s.check_operating_point(p0, s.OperatingPoint(1.0), rated)
+        recording, run = s.record_stimulus(analyzer, grid, clock, program)
+    finally:
+        s.finish(station, grid, params, charger)
+
+    power = recording["power_w"]
+    magnitude = Series("abs power", "W", power.t_lab_s, np.abs(power.values))
+    t_beyond = s.measured_step_s(recording, "frequency_hz", f_n, beyond)
+    t_restore = s.measured_step_s(recording, "frequency_hz", beyond, f_n, t_beyond)
+    t_on = crossing_time(magnitude, RECONNECTED_W, t_restore + 1.0 / s.RATE_HZ, "rising")
+    mra = MRA()
+    observation = float(rec.observation_time_s)
+    tol = 1.5 * mra.time_s(observation) + 2.0 / s.RATE_HZ
+    judgements = [judge_value(float("inf") if t_on is None else t_on - t_restore,
+                              low=observation - tol,
+                              what=f"time from nominal frequency back to reconnection "
+                                   f"(observation time {observation:g} s)", unit="s",
+                              check="observation_time")]
+    allowed = rated * float(rec.ramp_pct_per_min) / 100.0 / 60.0
+    if t_on is not None:
+        ramp = power.window(t_on + 1.0, None).dropna()
+        rising = np.abs(ramp.values) < 0.9 * abs(p0)  # the ramp, not the plateau after it
+        if int(rising.sum()) >= 10:
+            slope = float(np.polyfit(ramp.t_lab_s[rising] - t_on,
+                                     np.abs(ramp.values[rising]), 1)[0])
+            judgements.append(judge_value(slope, high=allowed * (1.0 + RAMP_REL_TOL),
+                                          what=f"power ramp after reconnection (set "
+                                               f"{float(rec.ramp_pct_per_min):g} %/min of "
+                                               f"{rated:g} W)", unit="W/s",
+                                          check="reconnection_ramp"))
+    t = power.t_lab_s
+    stim = Series("frequency_hz", "Hz", t, np.asarray(run.frequency_reference()(t)))
+    ramp_limit = Series("allowed ramp", "W", t, np.where(
+        t < t_restore + observation, 0.0,
+        np.minimum(rated, allowed * (t - t_restore - observation))))
+    title = f"Reconnection after {stage} {station.ev.id} @ {station.charger.id} ({params.name})"
+    s.save(s.evidence_dir(bench, request), "reconnection", recording, [stim],
+           [("allowed (ramp after the observation time)", ramp_limit, "W")], title, judgements)
     s.verdict(judgements)
