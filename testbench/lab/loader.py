@@ -32,6 +32,7 @@ from testbench.lab.model import (
     Lab,
     LabSettings,
     SafetyLimits,
+    SiteSpec,
     StationSpec,
 )
 
@@ -145,6 +146,12 @@ _LIMIT_FIELDS = (
     _Field("max_power_w", "number", "50000", low=0, low_open=True),
 )
 
+_SITE_FIELDS = (
+    _Field("household_load_w", "number", "3000", low=0),
+    _Field("pv_peak_w", "number", "5000", low=0),
+    _Field("supply_max_current_a", "number", "63", low=0, low_open=True),
+)
+
 _CHARGER_FIELDS = (
     _id_field("voltiq-w22"),
     _Field("vendor", "str", '"Voltiq"', required=True),
@@ -191,7 +198,7 @@ _STATION_FIELDS = (
     _Field("grid_code", "str", '"en50549-default"', choices=tuple(list_parameter_sets()),
            hint="the grid-code parameter set the station's chargers are judged against"),
 )
-_STATION_SUBTABLES = ("limits", "instruments")
+_STATION_SUBTABLES = ("limits", "instruments", "site")
 
 _INSTRUMENT_FIELDS = (
     _Field("name", "str", '"evio-1"', required=True, pattern=_ID, pattern_hint=_ID_HINT),
@@ -226,6 +233,7 @@ SCHEMAS: dict[str, tuple[str, ...]] = {
     "evs": tuple(f.name for f in _EV_FIELDS),
     "stations": tuple(f.name for f in _STATION_FIELDS) + _STATION_SUBTABLES,
     "stations.limits": tuple(f.name for f in _LIMIT_FIELDS),
+    "stations.site": tuple(f.name for f in _SITE_FIELDS),
     "stations.instruments": tuple(f.name for f in _INSTRUMENT_FIELDS),
 }
 
@@ -932,13 +940,14 @@ class _LabBuilder:
                                f"remove {_toml(name)} from one of the stations")
                 charger_home.setdefault(name, table)
             limits = self._station_limits(raw, prefix, safety)
+            site = self._station_site(raw, prefix)
             where = f"station {_toml(ident)}" if isinstance(ident, str) else table
             instruments = self._instruments(raw, prefix, values.get("chargers"), where)
             if len(self.p) == before:
                 specs[values["id"]] = StationSpec(
                     id=values["id"], chargers=values["chargers"], evs=values["evs"],
                     instruments=instruments, limits=limits,
-                    grid_code=values.get("grid_code", "en50549-default"))
+                    grid_code=values.get("grid_code", "en50549-default"), site=site)
         return specs
 
     def _station_limits(
@@ -954,6 +963,23 @@ class _LabBuilder:
                        "max_current_a and max_power_w")
             return safety
         return self._limits(value, table, safety)
+
+    def _station_site(self, raw: dict[str, Any], prefix: str) -> SiteSpec | None:
+        """The station's [stations.site] table (household load, PV, supply rating), or None."""
+        table = f"{prefix}.site"
+        value = raw.get("site")
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            self.p.add(table, None, f"expected a table, got {_describe(value)}",
+                       "write [stations.site] under the station with household_load_w, "
+                       "pv_peak_w and (optionally) supply_max_current_a")
+            return None
+        before = len(self.p)
+        values = _read_table(value, table, _SITE_FIELDS, self.p)
+        if len(self.p) != before:
+            return None
+        return SiteSpec(**{k: float(v) for k, v in values.items()})
 
     def _instruments(
         self,

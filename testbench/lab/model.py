@@ -129,6 +129,16 @@ class SafetyLimits:
 
 
 @dataclass(frozen=True)
+class SiteSpec:
+    """Household load and PV behind a station's supply point ([stations.site])."""
+
+    household_load_w: float = 0.0
+    pv_peak_w: float = 0.0
+    supply_max_current_a: float | None = None
+    """Rating of the site's supply per phase (None: not stated)."""
+
+
+@dataclass(frozen=True)
 class InstrumentSpec:
     """One instrument at a station ([[stations.instruments]]).
 
@@ -158,6 +168,8 @@ class StationSpec:
     limits: SafetyLimits = field(default_factory=SafetyLimits)
     grid_code: str = "en50549-default"
     """Name of the grid-code parameter set (testbench.gridcode) the station is judged against."""
+    site: SiteSpec | None = None
+    """Household load and PV at the station's supply point, when it has them."""
 
     def instrument(self, role: str, charger: str | None = None) -> InstrumentSpec | None:
         """The instrument playing ``role`` (for ``charger`` when bound), or None."""
