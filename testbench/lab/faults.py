@@ -37,6 +37,10 @@ CHARGER_FAULTS: dict[str, str] = {
                 "times the required response time",
     "protection-trips-late": "grid code: its interface protection trips 0.5 s plus the set "
                              "trip time late",
+    "reconnects-early": "grid code: after a protection trip it reconnects after half the "
+                        "observation time",
+    "ramps-too-fast": "grid code: after reconnecting it ramps its power up at twice the "
+                      "allowed rate",
     "ignores-stack-level": "smart charging: among profiles of one purpose the lowest stack "
                            "level leads instead of the highest",
     "applies-limit-late": "smart charging: a new limit reaches its power stage 20 s after the "
@@ -54,7 +58,8 @@ FIRMWARE_FAULTS: tuple[str, ...] = (
 )
 """Charger faults caught by the firmware and diagnostics suites (suites/firmware)."""
 
-GRIDCODE_FAULTS: tuple[str, ...] = ("wrong-droop", "too-slow", "protection-trips-late")
+GRIDCODE_FAULTS: tuple[str, ...] = ("wrong-droop", "too-slow", "protection-trips-late",
+                                     "reconnects-early", "ramps-too-fast")
 """Charger faults caught by the grid-code checks (suites/gridcode); the simulated behaviour
 is in testbench.sim.gridcode."""
 

@@ -18,7 +18,8 @@ personalities. The power stage asks it, at every integration step, for
 The droop reference power is the stage's rated power (``P_ref = P_max``, documented choice
 for storage). Faults: ``wrong-droop`` (droop x ``WRONG_DROOP_FACTOR``), ``too-slow``
 (90 % at ``TOO_SLOW_FACTOR`` x the response time), ``protection-trips-late`` (trip time +
-``LATE_TRIP_S``). Everything runs in lab time; the plant steps finely while :meth:`busy`.
+``LATE_TRIP_S``), ``reconnects-early`` (after ``EARLY_FACTOR`` x the observation time),
+``ramps-too-fast`` (``FAST_RAMP_FACTOR`` x the ramp rate). Everything runs in lab time; the plant steps finely while :meth:`busy`.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ RESPONSE_FRACTION = 0.5
 WRONG_DROOP_FACTOR = 1.6
 TOO_SLOW_FACTOR = 3.0
 LATE_TRIP_S = 0.5
+EARLY_FACTOR = 0.5
+FAST_RAMP_FACTOR = 2.0
 TRIP_DELAY_S = 0.02
 """The conformant relay's own operating time on top of the set trip time."""
 
@@ -182,7 +185,10 @@ class GridBehaviour:
             return
         if self._window_since_s is None:
             self._window_since_s = t_s
-        if t_s - self._window_since_s >= float(rec.observation_time_s):
+        observation = float(rec.observation_time_s)
+        if "reconnects-early" in self.faults:
+            observation *= EARLY_FACTOR
+        if t_s - self._window_since_s >= observation:
             self.trip = None
             self._reconnected_at_s = t_s
 
@@ -200,6 +206,8 @@ class GridBehaviour:
         if self._reconnected_at_s is None:
             return math.inf
         ramp_w_per_s = self.rated_w * float(self.params.reconnection.ramp_pct_per_min) / 6000.0
+        if "ramps-too-fast" in self.faults:
+            ramp_w_per_s *= FAST_RAMP_FACTOR
         cap = ramp_w_per_s * (t_s - self._reconnected_at_s)
         if cap >= self.rated_w:
             self._reconnected_at_s = None

@@ -29,19 +29,24 @@ CASES: dict[str, tuple[tuple[str, ...], dict[str, str | None]]] = {
 }
 
 
+RECONNECT = "test_reconnection_after_trip"
+RECONNECTION_CASES: dict[str, tuple[tuple[str, ...], dict[str, str | None]]] = {
+    "v2g-ok": ((), {RECONNECT: None}),
+    "v2g-early": (("reconnects-early",), {RECONNECT: "observation_time"}),
+    "v2g-fast": (("ramps-too-fast",), {RECONNECT: "reconnection_ramp"}),
+}
+
+
 def test_gridcode_faults_are_in_the_catalogue() -> None:
     assert set(GRIDCODE_FAULTS) <= set(CHARGER_FAULTS)
-    assert {f for faults, _ in CASES.values() for f in faults} == set(GRIDCODE_FAULTS)
+    cases = {**CASES, **RECONNECTION_CASES}
+    assert {f for faults, _ in cases.values() for f in faults} == set(GRIDCODE_FAULTS)
 
 
-def test_each_gridcode_check_catches_its_fault_and_passes_a_conformant_pair(
-        tmp_path: Path, testbench_cli) -> None:
-    lab = write_grid_lab(tmp_path / "lab.toml", {cid: f for cid, (f, _) in CASES.items()})
-    result = testbench_cli("run", "--lab", str(lab), "--unattended", "-k", SUBSET,
-                           str(REPO / "suites" / "gridcode"), timeout_s=400)
+def _check(result, cases: dict[str, tuple[tuple[str, ...], dict[str, str | None]]]) -> None:
     verdicts = result.verdicts()
     problems = []
-    for charger, (faults, expected) in CASES.items():
+    for charger, (faults, expected) in cases.items():
         for test, check in expected.items():
             record = verdicts.get((charger, V2G_EV, test))
             if record is None:
@@ -55,6 +60,14 @@ def test_each_gridcode_check_catches_its_fault_and_passes_a_conformant_pair(
                 problems.append(f"{charger}: {test} failed for another reason than {check}: "
                                 f"{record['message']}")
     assert not problems, "\n".join(problems) + "\n" + result.output[-3000:]
+
+
+def test_each_gridcode_check_catches_its_fault_and_passes_a_conformant_pair(
+        tmp_path: Path, testbench_cli) -> None:
+    lab = write_grid_lab(tmp_path / "lab.toml", {cid: f for cid, (f, _) in CASES.items()})
+    result = testbench_cli("run", "--lab", str(lab), "--unattended", "-k", SUBSET,
+                           str(REPO / "suites" / "gridcode"), timeout_s=400)
+    _check(result, CASES)
 
 
 def _verdicts(tmp: Path, scale: float, testbench_cli) -> tuple[dict, float]:
@@ -78,3 +91,13 @@ def test_verdicts_do_not_depend_on_the_time_scale(tmp_path: Path, testbench_cli)
     assert set(real.values()) == {"passed", "failed"}
     print(f"time compression: scale 1 took {wall_1:.1f} s wall, scale 10 {wall_10:.1f} s "
           f"(ratio {wall_1 / wall_10:.1f})")
+
+
+@pytest.mark.slow
+def test_reconnection_checks_catch_early_and_fast_reconnection(tmp_path: Path,
+                                                               testbench_cli) -> None:
+    lab = write_grid_lab(tmp_path / "lab.toml",
+                         {cid: f for cid, (f, _) in RECONNECTION_CASES.items()})
+    result = testbench_cli("run", "--lab", str(lab), "--unattended", "-k", "reconnection",
+                           str(REPO / "suites" / "gridcode"), timeout_s=400)
+    _check(result, RECONNECTION_CASES)

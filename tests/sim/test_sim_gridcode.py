@@ -186,3 +186,20 @@ def test_undervoltage_trip_then_reconnection_after_observation_and_ramp(
     assert not stage.grid.tripped
     ramp_w_per_s = 11000.0 * PARAMS.reconnection.ramp_pct_per_min / 6000.0
     assert 0 < abs(stage.output_power_w()) <= ramp_w_per_s * 1.0 + 1.0
+
+
+@pytest.mark.parametrize(("faults", "observation_factor", "ramp_factor"), [
+    ((), 1.0, 1.0), (("reconnects-early",), 0.5, 1.0), (("ramps-too-fast",), 1.0, 2.0),
+])
+def test_reconnection_faults(clock: StepClock, faults: tuple[str, ...],
+                             observation_factor: float, ramp_factor: float) -> None:
+    plant, stage = bidi_stage(clock, 16.0, faults=faults)
+    power_after(clock, plant, stage, 2.0, 52.5, 1.0)  # 81>> trips
+    assert stage.grid is not None and stage.grid.tripped
+    observation = PARAMS.reconnection.observation_time_s * observation_factor
+    power_after(clock, plant, stage, 3.0, 50.0, observation - 1.0)
+    assert stage.grid.tripped
+    power_after(clock, plant, stage, 3.0 + observation - 0.5, 50.0, 11.0)
+    assert not stage.grid.tripped
+    ramp_w_per_s = 11000.0 * PARAMS.reconnection.ramp_pct_per_min / 6000.0 * ramp_factor
+    assert stage.output_power_w() == pytest.approx(ramp_w_per_s * 10.0, rel=0.1)
