@@ -200,7 +200,7 @@ class SimLab:
         """Bind every twin; SimSetupError naming the instrument when a port is busy."""
         await self._start_io_boxes()
         for plan in self.host_plans:
-            twin = hosting.build(plan, self.plant)
+            twin = hosting.build(plan, self.plant, self.chargers)
             self.hosted.append(twin)
             port = await hosting.start(twin, self.clock)
             self.ports[hosting.resource_key(plan, port)] = port

@@ -12,7 +12,13 @@ resource's loopback port and built on the plant:
   from it, and none while its output is off;
 * DC sources (``ea-psb-scpi``, ``ea-psb-modbus``, ``keysight-rp7900``) drive a DC bus, the
   battery of their DC charger when bound to one;
-* relay boxes (``modbus-relay``) switch a relay bank of ``first_coil + channels`` relays.
+* relay boxes (``modbus-relay``) switch a relay bank of ``first_coil + channels`` relays;
+* EV-side instruments (``cp-serial``, ``ccs-can``) drive the control pilot of a connector of
+  their charger (``options.evse`` / ``options.connector``, default 1 / 1), plugging in the
+  EV ``options.ev`` (default: the station's first EV) when none is selected
+  (:mod:`testbench.sim.ev_side`). Resources: ``socket://127.0.0.1:<port>`` (serial) and
+  ``<bus>@127.0.0.1:<port>`` (CAN over socketcand, driver option
+  ``interface = "socketcand"``).
 
 Instrument fault personalities: ``options.sim_fault`` (names in
 :data:`testbench.lab.faults.INSTRUMENT_FAULTS`), ``options.sim_fault_after_s`` for
@@ -27,7 +33,7 @@ import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from instruments.transports.modbus import parse_resource
 from instruments.twins.modbus_cinergia import CinergiaTwin
@@ -45,9 +51,21 @@ from testbench.clock import LabClock
 from testbench.lab.faults import INSTRUMENT_FAULTS
 from testbench.lab.model import InstrumentSpec, Lab, StationSpec
 from testbench.sim.dc_bus import DCBus, RelayBank
+from testbench.sim.ev_side import (
+    CAN_RESOURCE,
+    SERIAL_RESOURCE,
+    CanEvSide,
+    ConnectorPilot,
+    EvSide,
+    SerialEvSide,
+)
+from testbench.sim.evio_port import ConnectorIo
 from testbench.sim.grid_node import GridNode
 from testbench.sim.measuring import POINTS, NoisyPoint, seed_for
 from testbench.sim.plant import Plant
+
+if TYPE_CHECKING:
+    from testbench.sim.charger import SimCharger
 
 SOCKET_RESOURCE = re.compile(r"^TCPIP\d*::([^:]+)::(\d+)::SOCKET$", re.IGNORECASE)
 
@@ -55,12 +73,13 @@ ANALYSERS = ("yokogawa-wt", "zes-lmg600")
 GRID_EMULATORS = ("chroma-61800", "ametek-rsmx", "cinergia-geel")
 DC_SOURCES = ("ea-psb-scpi", "ea-psb-modbus", "keysight-rp7900")
 RELAY_BOXES = ("modbus-relay",)
+EV_SIDE = ("cp-serial", "ccs-can")
 MODBUS = ("cinergia-geel", "ea-psb-modbus", "modbus-relay")
-TWINS = ANALYSERS + GRID_EMULATORS + DC_SOURCES + RELAY_BOXES
+TWINS = ANALYSERS + GRID_EMULATORS + DC_SOURCES + RELAY_BOXES + EV_SIDE
 """Drivers the simulated lab has a twin for (besides the station I/O box)."""
 
 STATION_IO_DRIVER = "sim-ev-emulator"
-NOT_HOSTED = ("cp-serial", "ccs-can")
+NOT_HOSTED: tuple[str, ...] = ()
 """Drivers with twins in instruments.twins that the simulated lab does not host (yet)."""
 
 
@@ -93,7 +112,7 @@ class Hosted:
     """A running twin and what the safe-state file says about it."""
 
     plan: HostPlan
-    twin: ScpiTwin | ModbusTwin
+    twin: ScpiTwin | ModbusTwin | EvSide
     kind: str
     energised: Callable[[], bool]
     ever_energised: Callable[[], bool]
@@ -110,6 +129,8 @@ class Hosted:
         }
         if isinstance(self.twin, ScpiTwin):
             entry["received"] = list(self.twin.received)[-200:]
+        elif isinstance(self.twin, SerialEvSide | CanEvSide):
+            entry["received"] = self.twin.commands
         else:
             entry["write_requests"] = self.twin.requests
         return entry
@@ -129,6 +150,17 @@ def instrument_address(inst: InstrumentSpec, lab: Lab) -> tuple[str, int]:
             raise SimSetupError(f"{_where(inst, lab)}: {error}; fix: use "
                                 "resource = \"127.0.0.1:<port>\" for a simulated Modbus "
                                 "instrument") from None
+    elif inst.driver in EV_SIDE:
+        serial = inst.driver == "cp-serial"
+        match = (SERIAL_RESOURCE if serial else CAN_RESOURCE).match(inst.resource.strip())
+        if match is None:
+            example = ("socket://127.0.0.1:<port>" if serial
+                       else "vcan0@127.0.0.1:<port> with options = { interface = "
+                       "\"socketcand\" }")
+            raise SimSetupError(f"{_where(inst, lab)}: resource {inst.resource!r} of a "
+                                f"{inst.driver!r} instrument cannot be served by the simulated "
+                                f"lab; fix: use {example}")
+        host, port = match.group(match.re.groups - 1), int(match.group(match.re.groups))
     else:
         match = SOCKET_RESOURCE.match(inst.resource.strip())
         if match is None:
@@ -215,10 +247,32 @@ def _check_options(inst: InstrumentSpec, lab: Lab, station: StationSpec) -> None
             f"{where}: a power analyser at station {station.id!r} with "
             f"{len(station.chargers)} chargers must say which it measures; fix: add "
             'charger = "<id>" (or options.point = "site" for the station\'s supply)')
+    if inst.driver in EV_SIDE:
+        _check_ev_side(inst, lab, station)
     for key in ("evse", "connector"):
         value = options.get(key, 1)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise SimSetupError(f"{where}: options.{key} = {value!r} must be a number >= 1")
+
+
+def _check_ev_side(inst: InstrumentSpec, lab: Lab, station: StationSpec) -> None:
+    where = _where(inst, lab)
+    fault = inst.options.get("sim_fault")
+    if fault is not None and fault not in ("silent", "garbage", "disconnect"):
+        raise SimSetupError(f"{where}: options.sim_fault = {fault!r} is not supported by the "
+                            f"{inst.driver} twin; fix: use silent, garbage or disconnect")
+    if inst.charger is None and len(station.chargers) != 1:
+        raise SimSetupError(
+            f"{where}: an EV-side instrument at station {station.id!r} with "
+            f"{len(station.chargers)} chargers must say whose connector it plugs into; fix: "
+            'add charger = "<id>"')
+    ev = inst.options.get("ev")
+    if ev is not None and ev not in station.evs:
+        raise SimSetupError(f"{where}: options.ev = {ev!r} is not an EV of station "
+                            f"{station.id!r}; fix: use one of {', '.join(station.evs)}")
+    if inst.driver == "ccs-can" and inst.options.get("interface", "socketcan") != "socketcand":
+        raise SimSetupError(f"{where}: the simulated lab serves CAN over socketcand only; fix: "
+                            'add options = { interface = "socketcand" }')
 
 
 # --------------------------------------------------------------------------- the plant
@@ -253,6 +307,9 @@ def prepare_plant(lab: Lab, plant: Plant) -> None:
                 plant.feed(charger, own)
             else:
                 plant.feed(charger, station.id)
+        if station.site is not None:
+            plant.set_site_load(station.id, station.site.household_load_w,
+                                station.site.pv_peak_w)
 
 
 def _phases(inst: InstrumentSpec | None) -> int:
@@ -278,10 +335,14 @@ def _count(value: object, default: int) -> int:
     return default
 
 
-def build(plan: HostPlan, plant: Plant) -> Hosted:
-    """The twin of ``plan`` on the plant (not started)."""
+def build(plan: HostPlan, plant: Plant,
+          chargers: dict[str, SimCharger] | None = None) -> Hosted:
+    """The twin of ``plan`` on the plant (not started); EV-side twins need the chargers."""
     spec, driver = plan.spec, plan.driver
     options = spec.options
+    if driver in EV_SIDE:
+        assert chargers is not None, "EV-side twins need the simulated chargers"
+        return _build_ev_side(plan, chargers)
     if driver in ANALYSERS:
         where = str(options.get("point", "output"))
         charger = _charger_of(plan)
@@ -332,6 +393,38 @@ def build(plan: HostPlan, plant: Plant) -> Hosted:
                   lambda: bank.ever_closed, bank.describe)
 
 
+def _build_ev_side(plan: HostPlan, chargers: dict[str, SimCharger]) -> Hosted:
+    spec = plan.spec
+    charger_id = _charger_of(plan)
+    assert charger_id is not None  # checked when planning
+    charger = chargers[charger_id]
+    evse = int(spec.options.get("evse", 1))  # type: ignore[call-overload]
+    number = int(spec.options.get("connector", 1))  # type: ignore[call-overload]
+    conn = charger.connector(evse, number)
+    if conn is None:
+        raise SimSetupError(f"instrument {spec.name!r}: charger {charger_id!r} has no EVSE "
+                            f"{evse} connector {number}; fix options.evse / options.connector")
+    ev = spec.options.get("ev") or (plan.station.evs[0] if plan.station.evs else None)
+    pilot = ConnectorPilot(ConnectorIo(charger, conn), str(ev) if ev is not None else None)
+    twin: EvSide
+    if plan.driver == "cp-serial":
+        twin = SerialEvSide(pilot)
+        kind = "ev_emulator"
+    else:
+        match = CAN_RESOURCE.match(plan.resource.strip())
+        assert match is not None  # checked when planning
+        twin = CanEvSide(pilot, f"testbench-sim-{spec.name}", match.group(1),
+                         charger.spec.max_current_a)
+        kind = "can_node"
+    where = {"charger": charger_id, "evse": evse, "connector": number}
+
+    def describe() -> dict[str, Any]:
+        return {**where, **twin.describe()}
+
+    return Hosted(plan, twin, kind, lambda: twin.energised, lambda: pilot.ever_plugged,
+                  describe)
+
+
 def _energisable(plan: HostPlan, twin: ScpiTwin | ModbusTwin, kind: str,
                  port: GridNode | DCBus) -> Hosted:
     return Hosted(plan, twin, kind, port.output_on, lambda: port.ever_on, port.describe)
@@ -364,8 +457,11 @@ async def start(hosted: Hosted, clock: LabClock) -> int:
     return port
 
 
-def apply_fault(twin: ScpiTwin | ModbusTwin, fault: str) -> None:
+def apply_fault(twin: ScpiTwin | ModbusTwin | EvSide, fault: str) -> None:
     """Switch an instrument fault personality on (see ``INSTRUMENT_FAULTS``)."""
+    if isinstance(twin, SerialEvSide | CanEvSide):
+        twin.set_fault(fault)
+        return
     if isinstance(twin, ScpiTwin):
         if fault == "garbage":
             twin.garbage_replies = True
@@ -386,4 +482,8 @@ def resource_key(plan: HostPlan, port: int) -> str:
         return plan.resource
     if plan.driver in MODBUS:
         return f"{plan.host}:{port}"
+    if plan.driver == "cp-serial":
+        return f"socket://{plan.host}:{port}"
+    if plan.driver == "ccs-can":
+        return f"{plan.resource.split('@', 1)[0]}@{plan.host}:{port}"
     return f"TCPIP::{plan.host}::{port}::SOCKET"
