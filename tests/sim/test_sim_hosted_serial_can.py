@@ -35,7 +35,9 @@ from test_sim_hosted_twins import _value
 
 from instruments.registry import get_driver
 from testbench.clock import LabClock
+from testbench.lab.loader import load_lab
 from testbench.lab.model import InstrumentSpec, SafetyLimits
+from testbench.sim.hosting import SimSetupError, plan_hosted
 
 SCALE = 20.0
 EV = {"id": "ev-3ph", "phases": 3, "min_current_a": 6.0, "max_current_a": 16.0}
@@ -59,9 +61,10 @@ STATIONS: dict[str, dict[str, Any]] = {
 }
 
 
-def write_lab(path: Path) -> Path:
+def write_lab(path: Path, stations: dict[str, dict[str, Any]] | None = None) -> Path:
+    stations = STATIONS if stations is None else stations
     lines = ["[lab]", 'name = "hosted-ev-side"', 'mode = "sim"', f"time_scale = {SCALE}", ""]
-    for station in STATIONS.values():
+    for station in stations.values():
         cid, version = station["charger"]
         lines += ["[[chargers]]", f"id = {_value(cid)}", 'vendor = "Testco"', 'model = "M"',
                   'firmware = "1.0"', f"ocpp_version = {_value(version)}", "phases = 3",
@@ -70,7 +73,7 @@ def write_lab(path: Path) -> Path:
               'software = "1"', f"phases = {EV['phases']}",
               f"min_current_a = {EV['min_current_a']}", f"max_current_a = {EV['max_current_a']}",
               ""]
-    for sid, station in STATIONS.items():
+    for sid, station in stations.items():
         cid = station["charger"][0]
         lines += ["[[stations]]", f"id = {_value(sid)}", f"chargers = [{_value(cid)}]",
                   f"evs = [{_value(EV['id'])}]", ""]
@@ -229,11 +232,21 @@ def test_ccs_can_twin_drives_the_chargers_connector(lab: Lab) -> None:
 
 def test_safe_state_file_lists_the_ev_side_twins_unplugged(lab: Lab) -> None:
     cp, ccs = lab.driver("cp"), lab.driver("ccs")
+    mark = lab.csms.mark()
     cp.set_cp_state("B")  # left plugged, then made safe through the driver
+    wait_for_status(lab.csms, "s-201", "Occupied", since=mark)
     cp.safe_state()
     ccs.safe_state()
+    wait_for_status(lab.csms, "s-201", "Available", since=mark)
+    # Let the charger's OCPP exchange settle: a link cancelled mid-exchange can hold the
+    # process in the websocket closing handshake (see the report).
+    time.sleep(0.5)
     lab.sim.terminate()
-    assert lab.sim.proc.wait(10) == 0
+    try:
+        code = lab.sim.proc.wait(30)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"the simulated lab did not stop; log:\n{lab.sim.log()}") from None
+    assert code == 0, lab.sim.log()
     state = json.loads(lab.state_file.read_text(encoding="utf-8"))
     twins = {twin["instruments"][0]: twin for twin in state["twins"]}
     assert {"cp", "ccs", "wt-site", "evio-s-201", "evio-c-16"} <= set(twins)
@@ -247,3 +260,25 @@ def test_safe_state_file_lists_the_ev_side_twins_unplugged(lab: Lab) -> None:
     assert twins["cp"]["state"]["charger"] == "s-201"
     assert twins["ccs"]["state"]["charger"] == "c-16"
     assert "B" in twins["cp"]["received"] and twins["cp"]["received"][-1] == "A"
+
+
+@pytest.mark.parametrize(("inst", "words"), [
+    ({"driver": "ccs-can", "resource": "vcan0@127.0.0.1:0"}, ["'ccs'", "socketcand", "fix:"]),
+    ({"driver": "ccs-can", "resource": "can0", "options": {"interface": "socketcand"}},
+     ["'ccs'", "'can0'", "vcan0@127.0.0.1:<port>"]),
+    ({"driver": "cp-serial", "resource": "/dev/ttyUSB0"},
+     ["'ccs'", "socket://127.0.0.1:<port>"]),
+    ({"driver": "cp-serial", "resource": "socket://127.0.0.1:0",
+      "options": {"sim_fault": "error-queue"}}, ["'ccs'", "sim_fault", "disconnect"]),
+    ({"driver": "cp-serial", "resource": "socket://127.0.0.1:0", "options": {"ev": "ev-x"}},
+     ["'ccs'", "options.ev", "ev-3ph"]),
+])
+def test_unservable_ev_side_instruments_are_refused_with_a_fix(
+        tmp_path: Path, inst: dict[str, Any], words: list[str]) -> None:
+    stations = {"bay": {"charger": ("b-201", "2.0.1"), "instruments": [
+        {"name": "ccs", "role": "ev_side", **inst}]}}
+    lab = load_lab(write_lab(tmp_path / "lab.toml", stations))
+    with pytest.raises(SimSetupError) as caught:
+        plan_hosted(lab)
+    for text in words:
+        assert text in str(caught.value), (text, str(caught.value))
