@@ -107,7 +107,8 @@ class SiteLoad:
 
 
 SITE_LOADS: dict[str, SiteLoad] = {}
-"""Household load and PV per grid node name (a station id), until lab.toml can say them."""
+"""Default household load and PV per grid node name (a station id); a station's
+``[stations.site]`` table in lab.toml overrides it (``hosting.prepare_plant``)."""
 
 
 # --------------------------------------------------------------------------- power stage
@@ -451,7 +452,7 @@ class Plant:
         return bus
 
     def set_site_load(self, node_name: str, household_w: float = 0.0, pv_w: float = 0.0) -> None:
-        """Household load and PV at a node (seam until lab.toml can declare them)."""
+        """Household load and PV at a node (from ``[stations.site]``, or a test's seam)."""
         self.advance()
         self.site[node_name] = SiteLoad(household_w, pv_w)
 
