@@ -114,7 +114,12 @@ async def run_link(charger: SimCharger, url: str, *, ssl_context: ssl.SSLContext
         try:
             outcome = await charger.serve(ws)
         finally:
-            await ws.close()
+            # Bounded: waiting out a closing handshake must not hold up a stopping lab.
+            try:
+                async with asyncio.timeout(1.0):
+                    await ws.close()
+            except (TimeoutError, OSError):
+                pass
         if outcome == "reboot":
             await charger.clock.asleep(REBOOT_DELAY_S)
         elif outcome == "power-off":
