@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 from instruments.contracts import GridEmulator, GridReading, Identity
+from instruments.driver_support import command_table, format_setpoint, parse_identity, run_all
 from instruments.registry import register_driver
 from instruments.safety import LimitGuard
 from instruments.transports.scpi import ScpiTransport
@@ -30,19 +31,6 @@ from testbench.errors import BenchError, InstrumentError
 from testbench.lab.model import InstrumentSpec, SafetyLimits
 
 MAX_LIST_STEPS = 100
-
-
-def _fmt(value: float) -> str:
-    """A setpoint as sent: plain decimal, at most 6 decimals, no trailing zeros."""
-    text = f"{value + 0.0:.6f}".rstrip("0").rstrip(".")
-    return "0" if text in ("", "-0") else text
-
-
-def _identity(name: str, reply: str) -> Identity:
-    parts = [p.strip() for p in reply.split(",")]
-    if len(parts) < 4 or not parts[0] or not parts[1] or not reply.isprintable():
-        raise InstrumentError(name, "*IDN?", reply, "expected maker,model,serial,firmware")
-    return Identity(parts[0], parts[1], parts[2], ",".join(parts[3:]))
 
 
 @register_driver("ametek-rsmx")
@@ -82,7 +70,7 @@ class AmetekRsMx(GridEmulator):
                              f"{self.safe_mode!r} must be \"off\" or \"nominal\"; fix lab.toml")
         self.nominal_voltage_v = float(options.get("nominal_voltage_v", 230.0))  # type: ignore[arg-type]
         self.nominal_frequency_hz = float(options.get("nominal_frequency_hz", 50.0))  # type: ignore[arg-type]
-        self.commands = _command_table(spec.name, self.COMMANDS, options.get("commands"))
+        self.commands = command_table(spec.name, self.COMMANDS, options.get("commands"))
         self._guard = LimitGuard(spec.name, limits)
         self._lock = threading.RLock()
         self._scpi = ScpiTransport(spec.name, spec.resource, timeout_s=spec.timeout_s)
@@ -103,25 +91,25 @@ class AmetekRsMx(GridEmulator):
         return f"{self._cmd('select_phase', phase=phase)};:{command}"
 
     def identify(self) -> Identity:
-        return _identity(self.name, self._scpi.query("*IDN?"))
+        return parse_identity(self.name, self._scpi.query("*IDN?"))
 
     # ------------------------------------------------------------------ settings
     def set_voltage_v(self, voltage_v: float, phase: int | None = None) -> None:
-        command = self._cmd("voltage", value=_fmt(voltage_v))
+        command = self._cmd("voltage", value=format_setpoint(voltage_v))
         self._guard.voltage(command, voltage_v)
         line = self._all_phases(command) if phase is None else self._one_phase(phase, command)
         with self._lock:
             self._scpi.write_checked(line)
 
     def set_frequency_hz(self, frequency_hz: float) -> None:
-        command = self._cmd("frequency", value=_fmt(frequency_hz))
+        command = self._cmd("frequency", value=format_setpoint(frequency_hz))
         if frequency_hz <= 0:
             raise InstrumentError(self.name, command, None, "frequency must be positive")
         with self._lock:
             self._scpi.write_checked(command)
 
     def set_phase_angle_deg(self, phase: int, angle_deg: float) -> None:
-        command = self._cmd("phase_angle", value=_fmt(angle_deg))
+        command = self._cmd("phase_angle", value=format_setpoint(angle_deg))
         if not 2 <= phase <= self.phases:
             raise InstrumentError(self.name, command, None,
                                   f"phase angles are set for phases 2..{self.phases} "
@@ -134,13 +122,13 @@ class AmetekRsMx(GridEmulator):
         with self._lock:
             if voltage_v_per_s is not None:
                 self._scpi.write_checked(self._all_phases(
-                    self._cmd("voltage_slew", value=_fmt(voltage_v_per_s))))
+                    self._cmd("voltage_slew", value=format_setpoint(voltage_v_per_s))))
             if frequency_hz_per_s is not None:
                 self._scpi.write_checked(
-                    self._cmd("frequency_slew", value=_fmt(frequency_hz_per_s)))
+                    self._cmd("frequency_slew", value=format_setpoint(frequency_hz_per_s)))
 
     def set_current_limit_a(self, limit_a: float) -> None:
-        command = self._cmd("current_limit", value=_fmt(limit_a))
+        command = self._cmd("current_limit", value=format_setpoint(limit_a))
         self._guard.current(command, limit_a)
         with self._lock:
             self._scpi.write_checked(self._all_phases(command))
@@ -204,9 +192,9 @@ class AmetekRsMx(GridEmulator):
             if dwell <= 0 or frequency <= 0:
                 raise InstrumentError(self.name, command, None,
                                       f"step {n}: dwell and frequency must be positive: {step!r}")
-            self._guard.voltage(self._cmd("list_voltage", values=_fmt(voltage)), voltage)
+            self._guard.voltage(self._cmd("list_voltage", values=format_setpoint(voltage)), voltage)
             parsed.append((dwell, voltage, frequency))
-        column: Callable[[int], str] = lambda i: ",".join(_fmt(s[i]) for s in parsed)
+        column: Callable[[int], str] = lambda i: ",".join(format_setpoint(s[i]) for s in parsed)
         with self._lock:
             for line in (
                 self._cmd("list_stop"),
@@ -250,32 +238,9 @@ class AmetekRsMx(GridEmulator):
         else:
             steps = [lambda: self.output(False), self.stop_list]
         with self._lock:
-            _run_all(steps)
+            run_all(steps)
 
     def close(self) -> None:
         self._scpi.close()
 
 
-def _run_all(steps: Sequence[Callable[[], None]]) -> None:
-    first: Exception | None = None
-    for step in steps:
-        try:
-            step()
-        except Exception as exc:  # noqa: BLE001 - keep going: the rest may still make it safe
-            first = first or exc
-    if first is not None:
-        raise first
-
-
-def _command_table(name: str, defaults: dict[str, str], overrides: object) -> dict[str, str]:
-    table = dict(defaults)
-    if overrides is None:
-        return table
-    if not isinstance(overrides, dict) or not all(isinstance(v, str) for v in overrides.values()):
-        raise BenchError(f"instrument {name!r}: option commands must be a table of strings")
-    unknown = sorted(set(overrides) - set(defaults))
-    if unknown:
-        raise BenchError(f"instrument {name!r}: unknown command override(s) {unknown}; "
-                         f"known: {sorted(defaults)}")
-    table.update(overrides)
-    return table

@@ -17,27 +17,20 @@ import time
 from typing import ClassVar
 
 from instruments.contracts import DCReading, DCSource, Identity
+from instruments.driver_support import (
+    command_table,
+    format_setpoint,
+    parse_identity,
+    require_non_negative,
+)
 from instruments.registry import register_driver
 from instruments.safety import LimitGuard
 from instruments.transports.scpi import ScpiTransport
-from testbench.errors import BenchError, InstrumentError
+from testbench.errors import InstrumentError
 from testbench.lab.model import InstrumentSpec, SafetyLimits
 
 _QUANTITY = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([a-zA-Z]+)\s*$")
 _PREFIX = {"": 1.0, "m": 1e-3, "k": 1e3}
-
-
-def _fmt(value: float) -> str:
-    """A setpoint as sent: plain decimal, at most 6 decimals, no trailing zeros."""
-    text = f"{value + 0.0:.6f}".rstrip("0").rstrip(".")
-    return "0" if text in ("", "-0") else text
-
-
-def _identity(name: str, reply: str) -> Identity:
-    parts = [p.strip() for p in reply.split(",")]
-    if len(parts) < 4 or not parts[0] or not parts[1] or not reply.isprintable():
-        raise InstrumentError(name, "*IDN?", reply, "expected maker,model,serial,firmware")
-    return Identity(parts[0], parts[1], parts[2], ",".join(parts[3:]))
 
 
 def parse_quantity(text: str, unit: str) -> float:
@@ -73,7 +66,7 @@ class EaPsbScpi(DCSource):
         self.limits = limits
         options = dict(spec.options)
         self.sink = bool(options.get("sink", True))
-        self.commands = _command_table(spec.name, self.COMMANDS, options.get("commands"))
+        self.commands = command_table(spec.name, self.COMMANDS, options.get("commands"))
         self._guard = LimitGuard(spec.name, limits)
         self._remote = False
         self._lock = threading.RLock()
@@ -92,28 +85,28 @@ class EaPsbScpi(DCSource):
                 self._scpi.write_checked(command)
 
     def identify(self) -> Identity:
-        return _identity(self.name, self._scpi.query("*IDN?"))
+        return parse_identity(self.name, self._scpi.query("*IDN?"))
 
     def set_voltage_v(self, voltage_v: float) -> None:
-        command = self._cmd("voltage", value=_fmt(voltage_v))
-        _non_negative(self.name, command, voltage_v)
+        command = self._cmd("voltage", value=format_setpoint(voltage_v))
+        require_non_negative(self.name, command, voltage_v)
         self._guard.voltage(command, voltage_v)
         self._send(command)
 
     def set_current_limits_a(self, source_a: float, sink_a: float) -> None:
-        source = self._cmd("source_current", value=_fmt(source_a))
-        sink = self._cmd("sink_current", value=_fmt(sink_a))
-        _non_negative(self.name, source, source_a)
-        _non_negative(self.name, sink, sink_a)
+        source = self._cmd("source_current", value=format_setpoint(source_a))
+        sink = self._cmd("sink_current", value=format_setpoint(sink_a))
+        require_non_negative(self.name, source, source_a)
+        require_non_negative(self.name, sink, sink_a)
         self._guard.current(source, source_a)
         self._guard.current(sink, sink_a)
         self._send(*self._with_sink(source, sink, sink_a))
 
     def set_power_limits_w(self, source_w: float, sink_w: float) -> None:
-        source = self._cmd("source_power", value=_fmt(source_w))
-        sink = self._cmd("sink_power", value=_fmt(sink_w))
-        _non_negative(self.name, source, source_w)
-        _non_negative(self.name, sink, sink_w)
+        source = self._cmd("source_power", value=format_setpoint(source_w))
+        sink = self._cmd("sink_power", value=format_setpoint(sink_w))
+        require_non_negative(self.name, source, source_w)
+        require_non_negative(self.name, sink, sink_w)
         self._guard.power(source, source_w)
         self._guard.power(sink, sink_w)
         self._send(*self._with_sink(source, sink, sink_w))
@@ -128,8 +121,8 @@ class EaPsbScpi(DCSource):
         return [source]
 
     def set_internal_resistance_ohm(self, resistance_ohm: float) -> None:
-        command = self._cmd("resistance", value=_fmt(resistance_ohm))
-        _non_negative(self.name, command, resistance_ohm)
+        command = self._cmd("resistance", value=format_setpoint(resistance_ohm))
+        require_non_negative(self.name, command, resistance_ohm)
         self._send(command)
 
     def output(self, on: bool) -> None:
@@ -168,22 +161,3 @@ class EaPsbScpi(DCSource):
             self._scpi.close()
 
 
-def _non_negative(name: str, command: str, value: float) -> None:
-    if not value >= 0:
-        raise InstrumentError(name, command, None,
-                              f"refused before sending: {value:g} must be >= 0 (limits and "
-                              "setpoints are magnitudes; direction comes from source/sink)")
-
-
-def _command_table(name: str, defaults: dict[str, str], overrides: object) -> dict[str, str]:
-    table = dict(defaults)
-    if overrides is None:
-        return table
-    if not isinstance(overrides, dict) or not all(isinstance(v, str) for v in overrides.values()):
-        raise BenchError(f"instrument {name!r}: option commands must be a table of strings")
-    unknown = sorted(set(overrides) - set(defaults))
-    if unknown:
-        raise BenchError(f"instrument {name!r}: unknown command override(s) {unknown}; "
-                         f"known: {sorted(defaults)}")
-    table.update(overrides)
-    return table

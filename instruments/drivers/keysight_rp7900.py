@@ -19,24 +19,16 @@ import time
 from typing import ClassVar
 
 from instruments.contracts import DCReading, DCSource, Identity
+from instruments.driver_support import (
+    command_table,
+    format_setpoint,
+    parse_identity,
+    require_non_negative,
+)
 from instruments.registry import register_driver
 from instruments.safety import LimitGuard
 from instruments.transports.scpi import ScpiTransport
-from testbench.errors import BenchError, InstrumentError
 from testbench.lab.model import InstrumentSpec, SafetyLimits
-
-
-def _fmt(value: float) -> str:
-    """A setpoint as sent: plain decimal, at most 6 decimals, no trailing zeros."""
-    text = f"{value + 0.0:.6f}".rstrip("0").rstrip(".")
-    return "0" if text in ("", "-0") else text
-
-
-def _identity(name: str, reply: str) -> Identity:
-    parts = [p.strip() for p in reply.split(",")]
-    if len(parts) < 4 or not parts[0] or not parts[1] or not reply.isprintable():
-        raise InstrumentError(name, "*IDN?", reply, "expected maker,model,serial,firmware")
-    return Identity(parts[0], parts[1], parts[2], ",".join(parts[3:]))
 
 
 @register_driver("keysight-rp7900")
@@ -59,14 +51,14 @@ class KeysightRP7900(DCSource):
     def __init__(self, spec: InstrumentSpec, limits: SafetyLimits) -> None:
         self.name = spec.name
         self.limits = limits
-        self.commands = _command_table(spec.name, self.COMMANDS, spec.options.get("commands"))
+        self.commands = command_table(spec.name, self.COMMANDS, spec.options.get("commands"))
         self._guard = LimitGuard(spec.name, limits)
         self._priority_set = False
         self._lock = threading.RLock()
         self._scpi = ScpiTransport(spec.name, spec.resource, timeout_s=spec.timeout_s)
 
     def _cmd(self, key: str, value: float = 0.0, state: str = "") -> str:
-        return self.commands[key].format(value=_fmt(value), negative=_fmt(-value), state=state)
+        return self.commands[key].format(value=format_setpoint(value), negative=format_setpoint(-value), state=state)
 
     def _send(self, *commands: str) -> None:
         """Select voltage priority once, then send each command, checked."""
@@ -78,19 +70,19 @@ class KeysightRP7900(DCSource):
                 self._scpi.write_checked(command)
 
     def identify(self) -> Identity:
-        return _identity(self.name, self._scpi.query("*IDN?"))
+        return parse_identity(self.name, self._scpi.query("*IDN?"))
 
     def set_voltage_v(self, voltage_v: float) -> None:
         command = self._cmd("voltage", voltage_v)
-        _non_negative(self.name, command, voltage_v)
+        require_non_negative(self.name, command, voltage_v)
         self._guard.voltage(command, voltage_v)
         self._send(command)
 
     def set_current_limits_a(self, source_a: float, sink_a: float) -> None:
         source = self._cmd("source_current", source_a)
         sink = self._cmd("sink_current", sink_a)
-        _non_negative(self.name, source, source_a)
-        _non_negative(self.name, sink, sink_a)
+        require_non_negative(self.name, source, source_a)
+        require_non_negative(self.name, sink, sink_a)
         self._guard.current(source, source_a)
         self._guard.current(sink, sink_a)
         self._send(source, sink)
@@ -98,15 +90,15 @@ class KeysightRP7900(DCSource):
     def set_power_limits_w(self, source_w: float, sink_w: float) -> None:
         source = self._cmd("source_power", source_w)
         sink = self._cmd("sink_power", sink_w)
-        _non_negative(self.name, source, source_w)
-        _non_negative(self.name, sink, sink_w)
+        require_non_negative(self.name, source, source_w)
+        require_non_negative(self.name, sink, sink_w)
         self._guard.power(source, source_w)
         self._guard.power(sink, sink_w)
         self._send(source, sink)
 
     def set_internal_resistance_ohm(self, resistance_ohm: float) -> None:
         command = self._cmd("resistance", resistance_ohm, "1" if resistance_ohm > 0 else "0")
-        _non_negative(self.name, command, resistance_ohm)
+        require_non_negative(self.name, command, resistance_ohm)
         self._send(command)
 
     def output(self, on: bool) -> None:
@@ -128,22 +120,3 @@ class KeysightRP7900(DCSource):
         self._scpi.close()
 
 
-def _non_negative(name: str, command: str, value: float) -> None:
-    if not value >= 0:
-        raise InstrumentError(name, command, None,
-                              f"refused before sending: {value:g} must be >= 0 (limits and "
-                              "setpoints are magnitudes; direction comes from source/sink)")
-
-
-def _command_table(name: str, defaults: dict[str, str], overrides: object) -> dict[str, str]:
-    table = dict(defaults)
-    if overrides is None:
-        return table
-    if not isinstance(overrides, dict) or not all(isinstance(v, str) for v in overrides.values()):
-        raise BenchError(f"instrument {name!r}: option commands must be a table of strings")
-    unknown = sorted(set(overrides) - set(defaults))
-    if unknown:
-        raise BenchError(f"instrument {name!r}: unknown command override(s) {unknown}; "
-                         f"known: {sorted(defaults)}")
-    table.update(overrides)
-    return table

@@ -27,6 +27,7 @@ import time
 from typing import ClassVar
 
 from instruments.contracts import Identity, PhaseReading, PowerAnalyzer, PowerReading
+from instruments.driver_support import command_table, parse_identity
 from instruments.registry import register_driver
 from instruments.transports.scpi import ScpiTransport
 from testbench.errors import BenchError, InstrumentError
@@ -77,13 +78,6 @@ def parse_number(text: str) -> float:
     return math.nan if abs(value) >= NO_DATA_THRESHOLD else value
 
 
-def _identity(name: str, reply: str) -> Identity:
-    parts = [p.strip() for p in reply.split(",")]
-    if len(parts) < 4 or not parts[0] or not parts[1] or not reply.isprintable():
-        raise InstrumentError(name, "*IDN?", reply, "expected maker,model,serial,firmware")
-    return Identity(parts[0], parts[1], parts[2], ",".join(parts[3:]))
-
-
 @register_driver("yokogawa-wt")
 class YokogawaWT(PowerAnalyzer):
     """A Yokogawa WT series power analyser on SCPI."""
@@ -105,7 +99,7 @@ class YokogawaWT(PowerAnalyzer):
         self._rate_s = self._initial_rate_s
         poll = options.get("poll_interval_s")
         self._poll_s = None if poll is None else float(poll)  # type: ignore[arg-type]
-        self.commands = _command_table(spec.name, self.COMMANDS, options.get("commands"))
+        self.commands = command_table(spec.name, self.COMMANDS, options.get("commands"))
         self.items = [(fn, str(e)) for e in self._elements for fn in _PER_ELEMENT]
         self.items.append(("FU", str(self._elements[0])))
         self.items.extend((fn, self._sigma) for fn in _SIGMA)
@@ -115,7 +109,7 @@ class YokogawaWT(PowerAnalyzer):
 
     # ------------------------------------------------------------------ set-up
     def identify(self) -> Identity:
-        return _identity(self.name, self._scpi.query("*IDN?"))
+        return parse_identity(self.name, self._scpi.query("*IDN?"))
 
     def configure(self) -> None:
         """Headers off, ASCII, the numeric item list, status filter; done once, lazily."""
@@ -251,15 +245,3 @@ def _elements(name: str, value: object) -> list[int]:
                      "(e.g. 3) or a list of element numbers (e.g. [1, 2, 3]); fix lab.toml")
 
 
-def _command_table(name: str, defaults: dict[str, str], overrides: object) -> dict[str, str]:
-    table = dict(defaults)
-    if overrides is None:
-        return table
-    if not isinstance(overrides, dict) or not all(isinstance(v, str) for v in overrides.values()):
-        raise BenchError(f"instrument {name!r}: option commands must be a table of strings")
-    unknown = sorted(set(overrides) - set(defaults))
-    if unknown:
-        raise BenchError(f"instrument {name!r}: unknown command override(s) {unknown}; "
-                         f"known: {sorted(defaults)}")
-    table.update(overrides)
-    return table

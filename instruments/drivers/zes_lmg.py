@@ -26,6 +26,7 @@ import time
 from typing import ClassVar
 
 from instruments.contracts import Identity, PhaseReading, PowerAnalyzer, PowerReading
+from instruments.driver_support import command_table, parse_identity
 from instruments.registry import register_driver
 from instruments.transports.scpi import ScpiTransport
 from testbench.errors import BenchError, InstrumentError
@@ -69,13 +70,6 @@ class _LmgTransport(ScpiTransport):
                 session.timeout = previous
 
 
-def _identity(name: str, reply: str) -> Identity:
-    parts = [p.strip() for p in reply.split(",")]
-    if len(parts) < 4 or not parts[0] or not parts[1] or not reply.isprintable():
-        raise InstrumentError(name, "*IDN?", reply, "expected maker,model,serial,firmware")
-    return Identity(parts[0], parts[1], parts[2], ",".join(parts[3:]))
-
-
 def _number(text: str) -> float:
     word = text.strip().upper()
     if word in ("NAN", "-NAN", "+NAN"):
@@ -106,7 +100,7 @@ class ZesLmg(PowerAnalyzer):
         self._cycle_min_s = float(options.get("cycle_min_s", 0.01))  # type: ignore[arg-type]
         self._cycle_max_s = float(options.get("cycle_max_s", 60.0))  # type: ignore[arg-type]
         self._autorange = bool(options.get("autorange", True))
-        self.commands = _command_table(spec.name, self.COMMANDS, options.get("commands"))
+        self.commands = command_table(spec.name, self.COMMANDS, options.get("commands"))
         self._queries = ";".join(f"{v}{c}?" for c in self._channels for v in _VALUES)
         self.cycle_s: float | None = None  # last measuring cycle set through this driver
         self._configured = False
@@ -115,7 +109,7 @@ class ZesLmg(PowerAnalyzer):
         self._scpi.error_query = self.commands["errors"]
 
     def identify(self) -> Identity:
-        return _identity(self.name, self._scpi.query("*IDN?"))
+        return parse_identity(self.name, self._scpi.query("*IDN?"))
 
     def configure(self) -> None:
         """Short language, ASCII output, autorange per channel; done once, lazily."""
@@ -201,17 +195,4 @@ def _channels(name: str, value: object) -> list[int]:
     raise BenchError(f"instrument {name!r}: option channels = {value!r} must be a count "
                      "(e.g. 3) or a list of channel numbers; fix lab.toml")
 
-
-def _command_table(name: str, defaults: dict[str, str], overrides: object) -> dict[str, str]:
-    table = dict(defaults)
-    if overrides is None:
-        return table
-    if not isinstance(overrides, dict) or not all(isinstance(v, str) for v in overrides.values()):
-        raise BenchError(f"instrument {name!r}: option commands must be a table of strings")
-    unknown = sorted(set(overrides) - set(defaults))
-    if unknown:
-        raise BenchError(f"instrument {name!r}: unknown command override(s) {unknown}; "
-                         f"known: {sorted(defaults)}")
-    table.update(overrides)
-    return table
 
