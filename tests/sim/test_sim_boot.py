@@ -5,7 +5,7 @@ from __future__ import annotations
 from itertools import pairwise
 
 import pytest
-from conftest import HEARTBEAT_S, PENDING_RETRY_S, VERSIONS, SimLab, charger_defs
+from sim_fleet import HEARTBEAT_S, PENDING_RETRY_S, VERSIONS, SimLab, charger_defs
 from sim_harness import statuses, wait_for_status
 
 
@@ -80,7 +80,7 @@ def test_wrong_firmware_fault(simlab: SimLab) -> None:
 
 
 def test_basic_auth_header_sent_for_security_profile_1(simlab: SimLab) -> None:
-    from conftest import AUTH_PASSWORD
+    from sim_fleet import AUTH_PASSWORD
     from sim_harness import basic_auth
 
     simlab.csms.wait("auth-16", "BootNotification")

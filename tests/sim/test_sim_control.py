@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from itertools import pairwise
 
 import pytest
-from conftest import VERSIONS, SimLab
+from sim_fleet import VERSIONS, SimLab
 from sim_harness import (
     CallFailed,
     Scpi,

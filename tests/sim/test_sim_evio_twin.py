@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import SimLab
+from sim_fleet import SimLab
 from sim_harness import Scpi, wait_for_status
 
 from instruments.twins.evio import EvIoTwin

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from itertools import pairwise
 
 import pytest
-from conftest import VERSIONS, SimLab
+from sim_fleet import VERSIONS, SimLab
 from sim_harness import (
     Scpi,
     periodic_samples,
