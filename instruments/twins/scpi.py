@@ -18,6 +18,10 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+# SCPI parsing and number formatting are shared with the instrument twins' server base;
+# nr3 and split_params are re-exported here for the station I/O box twin.
+from instruments.twins.scpi_server import nr3, split_params, split_units  # noqa: F401
+
 log = logging.getLogger("testbench.sim.scpi")
 
 ERROR_QUEUE_LENGTH = 30
@@ -68,57 +72,6 @@ def _node_forms(node: str) -> tuple[str, str]:
     """``PROFile`` -> (``prof``, ``profile``); a node without lower case has one form."""
     short = "".join(ch for ch in node if not ch.islower())
     return short.lower(), node.lower()
-
-
-def split_params(text: str) -> list[str]:
-    """Split a parameter list on commas (outside quotes) and strip quotes and blanks."""
-    params: list[str] = []
-    current: list[str] = []
-    quote: str | None = None
-    for ch in text:
-        if quote:
-            if ch == quote:
-                quote = None
-            else:
-                current.append(ch)
-        elif ch in "\"'":
-            quote = ch
-        elif ch == ",":
-            params.append("".join(current).strip())
-            current = []
-        else:
-            current.append(ch)
-    last = "".join(current).strip()
-    if last or params:
-        params.append(last)
-    return params
-
-
-def split_units(line: str) -> list[str]:
-    """Split one line into program message units on ``;`` (outside quotes)."""
-    units: list[str] = []
-    current: list[str] = []
-    quote: str | None = None
-    for ch in line:
-        if quote:
-            current.append(ch)
-            if ch == quote:
-                quote = None
-        elif ch in "\"'":
-            quote = ch
-            current.append(ch)
-        elif ch == ";":
-            units.append("".join(current))
-            current = []
-        else:
-            current.append(ch)
-    units.append("".join(current))
-    return [u.strip() for u in units if u.strip()]
-
-
-def nr3(value: float) -> str:
-    """Format a number as SCPI NR3 (``1.600000E+01``)."""
-    return f"{value:.6E}"
 
 
 class ScpiDevice:
