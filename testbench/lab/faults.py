@@ -49,6 +49,14 @@ CHARGER_FAULTS: dict[str, str] = {
                         "charging-profile limit",
     "wrong-composite-schedule": "smart charging: GetCompositeSchedule reports 4 A more than "
                                 "the limits it applies",
+    "clear-ignores-criteria": "smart charging: ClearChargingProfile with criteria clears every "
+                              "profile and answers Accepted, even when none matched",
+    "get-profiles-ignores-filter": "smart charging: GetChargingProfiles reports every installed "
+                                   "profile, whatever the criteria and EVSE asked for",
+    "remote-start-accepts-any-profile": "smart charging: a remote start carrying a profile whose "
+                                        "purpose is not TxProfile is accepted and started",
+    "composite-for-unknown-evse": "smart charging: GetCompositeSchedule for an EVSE (connector) "
+                                  "it does not have is Accepted instead of Rejected",
 }
 
 FIRMWARE_FAULTS: tuple[str, ...] = (
@@ -64,7 +72,10 @@ GRIDCODE_FAULTS: tuple[str, ...] = ("wrong-droop", "too-slow", "protection-trips
 is in testbench.sim.gridcode."""
 
 SMART_CHARGING_FAULTS: tuple[str, ...] = ("ignores-stack-level", "applies-limit-late",
-                                          "overshoots-limit", "wrong-composite-schedule")
+                                          "overshoots-limit", "wrong-composite-schedule",
+                                          "clear-ignores-criteria", "get-profiles-ignores-filter",
+                                          "remote-start-accepts-any-profile",
+                                          "composite-for-unknown-evse")
 """Charger faults caught by the smart-charging checks (suites/smart_charging); the simulated
 behaviour is in testbench.sim.smart."""
 

@@ -14,7 +14,9 @@ else the EVSE's own TxDefaultProfile, else a station-wide one; station maximum p
 Fault personalities: ``ignores-stack-level`` (the lowest stack level leads),
 ``applies-limit-late`` (a new limit reaches the power stage ``LATE_S`` late),
 ``overshoots-limit`` (the stage gets ``OVERSHOOT_FACTOR`` x the limit),
-``wrong-composite-schedule`` (GetCompositeSchedule reports ``WRONG_COMPOSITE_A`` too much).
+``wrong-composite-schedule`` (GetCompositeSchedule reports ``WRONG_COMPOSITE_A`` too much),
+``clear-ignores-criteria``, ``get-profiles-ignores-filter``, ``remote-start-accepts-any-profile``,
+``composite-for-unknown-evse`` (see ``testbench.lab.faults``).
 """
 
 from __future__ import annotations
@@ -232,6 +234,10 @@ class SmartCharging:
               stack: int | None) -> str:
         """ClearChargingProfile: Accepted when something was removed, else Unknown."""
         wanted = _PURPOSES.get(purpose or "")
+        if self.sim.has("clear-ignores-criteria") and (target, purpose, stack) != (None,) * 3:
+            self.profiles.clear()
+            self.evaluate()
+            return "Accepted"
         gone = [p for p in self.profiles
                 if (profile_id is None or p.id == profile_id)
                 and (target is None or p.target == target)
@@ -248,12 +254,25 @@ class SmartCharging:
         purpose = _PURPOSES.get(request.get("charging_profile_purpose") or "")
         stack = request.get("stack_level")
         sources = request.get("charging_limit_source") or []
+        if self.sim.has("get-profiles-ignores-filter"):
+            return list(self.profiles)
         return [p for p in self.profiles
                 if (evse_id is None or p.target == evse_id)
                 and (not ids or p.id in ids)
                 and (purpose is None or p.purpose == purpose)
                 and (stack is None or p.stack == stack)
                 and (not sources or "CSO" in sources)]
+
+    def remote_start_allowed(self, data: dict[str, Any] | None) -> bool:
+        """A remote start may carry no profile or a TxProfile (1.6 §5.11, OCTT TC_060);
+        fault ``remote-start-accepts-any-profile`` allows any purpose."""
+        return (data is None or data.get("charging_profile_purpose") == "TxProfile"
+                or self.sim.has("remote-start-accepts-any-profile"))
+
+    def answers_composite(self, target: int) -> bool:
+        """GetCompositeSchedule is answered (Accepted) for known EVSEs / connectors only;
+        fault ``composite-for-unknown-evse`` answers for any."""
+        return self.known(target) or self.sim.has("composite-for-unknown-evse")
 
     def remote_start_profile(self, conn: Any, data: dict[str, Any] | None) -> None:
         """A remote start carried a TxProfile: it applies to the transaction that starts."""
@@ -448,7 +467,7 @@ class Smart16Handlers:
     def on_get_composite_schedule(self, connector_id: int, duration: int,
                                   charging_rate_unit: str | None = None, **_: Any) -> Any:
         smart = smart_of(self.sim)
-        if not smart.known(int(connector_id)):
+        if not smart.answers_composite(int(connector_id)):
             return result16.GetCompositeSchedule(status="Rejected")
         start, periods, unit = smart.composite(int(connector_id), int(duration),
                                                charging_rate_unit)
@@ -486,7 +505,7 @@ class Smart2xHandlers:
     def on_get_composite_schedule(self, evse_id: int, duration: int,
                                   charging_rate_unit: str | None = None, **_: Any) -> Any:
         smart = smart_of(self.sim)
-        if not smart.known(int(evse_id)):
+        if not smart.answers_composite(int(evse_id)):
             return self._call_result.GetCompositeSchedule(status="Rejected")
         start, periods, unit = smart.composite(int(evse_id), int(duration), charging_rate_unit)
         return self._call_result.GetCompositeSchedule(

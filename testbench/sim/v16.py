@@ -279,8 +279,10 @@ class Client16(Firmware16Handlers, Smart16Handlers, ChargePoint):
 
     @on("RemoteStartTransaction")
     def on_remote_start(self, id_tag: str, call_unique_id: str, connector_id: int | None = None,
-                        **_: Any) -> Any:
+                        charging_profile: dict[str, Any] | None = None, **_: Any) -> Any:
         conn = self.sim.remote_start_target(connector_id)
+        if not smart_of(self.sim).remote_start_allowed(charging_profile):
+            conn = None  # a remote start's profile must be a TxProfile
         self._decisions[call_unique_id] = conn
         return call_result.RemoteStartTransaction(
             status="Accepted" if conn is not None else "Rejected")
