@@ -24,13 +24,17 @@ import numpy as np
 from testbench.errors import DeviceFailure
 from testbench.procedures.ocpp import Charger, TransactionStart, is_v16
 from testbench.schedule import (
+    ChargingProfile,
     CompositeSchedule,
+    InstalledProfile,
+    ProfileError,
     ProfileSet,
     Supply,
     Transaction,
     compare_composite,
     composite_schedule,
     format_differences,
+    parse_charging_profile,
     parse_remote_start_profile,
     parse_time,
 )
@@ -181,6 +185,138 @@ def composite_problems(book: ProfileBook, evse_id: int, duration_s: int, at_s: f
     if not diffs:
         return [], ref, answer
     return [f"composite schedule of {evse_id}: {format_differences(diffs)}"], ref, answer
+
+
+# ----------------------------------------------------------------------------- GetChargingProfiles
+REPORT_WITHIN_S = 10.0
+"""Lab seconds each ReportChargingProfiles frame may take to arrive."""
+
+
+def get_profiles_request(request_id: int, *, evse_id: int | None = None,
+                         profile_ids: Sequence[int] = (), purpose: str | None = None,
+                         stack_level: int | None = None, sources: Sequence[str] = ()
+                         ) -> dict[str, Any]:
+    """A 2.x GetChargingProfiles request (no criterion: every profile)."""
+    criteria: dict[str, Any] = {}
+    if profile_ids:
+        criteria["chargingProfileId"] = list(profile_ids)
+    if purpose is not None:
+        criteria["chargingProfilePurpose"] = purpose
+    if stack_level is not None:
+        criteria["stackLevel"] = stack_level
+    if sources:
+        criteria["chargingLimitSource"] = list(sources)
+    request: dict[str, Any] = {"requestId": request_id, "chargingProfile": criteria}
+    if evse_id is not None:
+        request["evseId"] = evse_id
+    return request
+
+
+@dataclass(frozen=True)
+class ProfileReport:
+    """A GetChargingProfiles answer and the ReportChargingProfiles frames that followed."""
+
+    request: dict[str, Any]
+    status: str
+    frames: tuple[dict[str, Any], ...]
+
+    def reported(self) -> list[tuple[int, str, dict[str, Any]]]:
+        """(evseId, chargingLimitSource, profile) for every profile in every frame."""
+        return [(int(f.get("evseId", -1)), str(f.get("chargingLimitSource")), p)
+                for f in self.frames for p in f.get("chargingProfile", [])]
+
+    def evidence(self) -> dict[str, Any]:
+        return {"request": self.request, "status": self.status, "frames": list(self.frames)}
+
+
+def get_charging_profiles(charger: Charger, request: dict[str, Any],
+                          within_s: float = REPORT_WITHIN_S) -> ProfileReport:
+    """Send GetChargingProfiles; when Accepted, collect its ReportChargingProfiles frames
+    (until one without ``tbc``). A missing frame raises ``ExpectationFailed``."""
+    status = str(charger.call("GetChargingProfiles", request).get("status"))
+    frames: list[dict[str, Any]] = []
+    if status == "Accepted":
+        while True:
+            msg = charger.expect("ReportChargingProfiles", within_s,
+                                 request_id=request["requestId"])
+            frames.append(dict(msg.payload))
+            if not msg.payload.get("tbc"):
+                break
+    return ProfileReport(request, status, tuple(frames))
+
+
+def selected_profiles(book: ProfileBook, request: dict[str, Any]) -> dict[int, InstalledProfile]:
+    """The profiles of the book a GetChargingProfiles ``request`` selects (2.0.1 K09: every
+    criterion given must hold; evseId 0 = station-wide profiles; the bench's profiles are
+    all installed by the CSO)."""
+    criteria = request.get("chargingProfile") or {}
+    ids = criteria.get("chargingProfileId") or []
+    sources = criteria.get("chargingLimitSource") or []
+    evse = request.get("evseId")
+    found: dict[int, InstalledProfile] = {}
+    for item in book.profiles:
+        if ((evse is None or item.evse_id == evse)
+                and (not ids or item.profile.id in ids)
+                and criteria.get("chargingProfilePurpose") in (None, item.purpose.value)
+                and criteria.get("stackLevel") in (None, item.stack_level)
+                and (not sources or "CSO" in sources)):
+            found[item.profile.id] = item
+    return found
+
+
+def report_problems(report: ProfileReport, wanted: dict[int, InstalledProfile],
+                    version: str) -> list[str]:
+    """Judge a GetChargingProfiles exchange against the profiles it should select: status
+    (Accepted / NoProfiles), exactly those ids, each in a frame of its EVSE with source CSO
+    and the content the bench sent (stack level, purpose, kind, unit, periods, start,
+    duration)."""
+    what = f"GetChargingProfiles {json.dumps(report.request, sort_keys=True)}"
+    status = "Accepted" if wanted else "NoProfiles"
+    if report.status != status:
+        return [(f"{what}: the charger answered {report.status!r}, expected {status!r} "
+                f"(profiles {sorted(wanted)} match)")]
+    problems: list[str] = []
+    seen: list[int] = []
+    for evse_id, source, data in report.reported():
+        pid = data.get("id")
+        seen.append(pid)
+        item = wanted.get(pid)
+        if item is None:
+            continue
+        if evse_id != item.evse_id:
+            problems.append(f"{what}: profile {pid} reported for evseId {evse_id}, it was set "
+                            f"on {item.evse_id}")
+        if source != "CSO":
+            problems.append(f"{what}: profile {pid} reported with chargingLimitSource "
+                            f"{source!r}, expected 'CSO' (set by the CSMS)")
+        try:
+            got = _content(parse_charging_profile(data, version))
+        except ProfileError as error:
+            problems.append(f"{what}: profile {pid} is malformed: {error}")
+            continue
+        sent = _content(item.profile)
+        if got != sent:
+            problems.append(f"{what}: profile {pid} reported as {got}, the bench set {sent}")
+    extra = sorted(set(seen) - set(wanted), key=str)
+    missing = sorted(set(wanted) - set(seen))
+    if extra:
+        problems.append(f"{what}: reported profiles {extra} that do not match the criteria "
+                        f"(expected exactly {sorted(wanted)})")
+    if missing:
+        problems.append(f"{what}: did not report profiles {missing} (expected {sorted(wanted)})")
+    if len(seen) != len(set(seen)):
+        problems.append(f"{what}: reported a profile more than once: {sorted(seen, key=str)}")
+    return problems
+
+
+def _content(profile: ChargingProfile) -> dict[str, Any]:
+    schedule = profile.schedule
+    return {"stackLevel": profile.stack_level, "purpose": profile.purpose.value,
+            "kind": profile.kind.value, "unit": schedule.unit,
+            "periods": [(p.start_period_s, p.limit) for p in schedule.periods],
+            "startSchedule": None if schedule.start_schedule_s is None
+            else round(schedule.start_schedule_s),
+            "duration": schedule.duration_s}
 
 
 def expect_status(status: str, wanted: str, what: str) -> None:
