@@ -32,7 +32,7 @@ import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from instruments.twins.ports import PhaseSample, PointSample
 from testbench.lab.model import ChargerSpec, EVSpec
@@ -129,6 +129,9 @@ class PowerStage:
         self.supplied = True
         self.grid: GridBehaviour | None = None  # grid-code behaviour (testbench.sim.gridcode)
         self.on_ev_change: Callable[[], None] = lambda: None
+        self.caps_a: dict[str, float] = {}  # other limit sources by name (a local energy manager)
+        self.setpoint_a: float | None = None  # a service's signed setpoint (frequency_service)
+        self.service: Any = None  # ticked with the plant (testbench.sim.frequency_service)
         self._sync = sync
         self._now = now
         self._closed = False
@@ -157,14 +160,34 @@ class PowerStage:
         self.limit_a = None if limit_a is None else float(limit_a)
         self.on_ev_change()
 
+    def set_cap_a(self, source: str, limit_a: float | None) -> None:
+        """A further limit on the current's magnitude from ``source`` (None: removed); the
+        lowest of these and :meth:`set_limit_a`'s limit applies (a local energy manager)."""
+        if limit_a is None:
+            self.caps_a.pop(source, None)
+        else:
+            self.caps_a[source] = max(0.0, float(limit_a))
+        self.on_ev_change()
+
+    def set_setpoint_a(self, setpoint_a: float | None) -> None:
+        """A signed current setpoint replacing the limit (None: back to the limit)."""
+        self.setpoint_a = None if setpoint_a is None else float(setpoint_a)
+        self.on_ev_change()
+
     def offered_limit_a(self) -> float:
-        """The charger's maximum, reduced by the limit set through :meth:`set_limit_a`."""
+        """The charger's maximum, reduced by the limit set through :meth:`set_limit_a` (or
+        replaced by a setpoint), and capped by :meth:`set_cap_a`'s limits."""
         maximum = float(self.spec.max_current_a)
-        if self.limit_a is None:
-            return maximum
-        if self.limit_a < 0:
-            return max(-maximum, self.limit_a)
-        return min(maximum, self.limit_a)
+        wanted = self.limit_a if self.setpoint_a is None else self.setpoint_a
+        if wanted is None:
+            value = maximum
+        elif wanted < 0:
+            value = max(-maximum, wanted)
+        else:
+            value = min(maximum, wanted)
+        for cap in self.caps_a.values():
+            value = max(-cap, min(cap, value))
+        return value
 
     def attach_ev(self, ev: EVSpec | None, fresh: bool) -> None:
         """The EV in front of the connector (``fresh``: it arrives with its initial SoC)."""
@@ -495,6 +518,8 @@ class Plant:
         """Advance to now and tell the charger logic about EVs whose limit moved."""
         self.advance()
         for stage in list(self.stages.values()):
+            if stage.service is not None:
+                stage.service.tick()
             if stage.ev_limit_changed():
                 stage.on_ev_change()
 
