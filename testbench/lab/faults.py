@@ -57,6 +57,13 @@ CHARGER_FAULTS: dict[str, str] = {
                                         "purpose is not TxProfile is accepted and started",
     "composite-for-unknown-evse": "smart charging: GetCompositeSchedule for an EVSE (connector) "
                                   "it does not have is Accepted instead of Rejected",
+    "rejects-negative-limits": "V2X (2.1): SetChargingProfile with a negative limit or "
+                               "dischargeLimit is answered Rejected",
+    "discharges-wrong-sign": "V2X (2.1): discharges when told to charge and charges when told "
+                             "to discharge (sign of setpoints and negative limits flipped)",
+    "ignores-idle": "V2X (2.1): keeps power flowing during an Idle operationMode period",
+    "ignores-randomized-delay": "V2X (2.1): applies every schedule change at once, ignoring "
+                                "the schedule's randomizedDelay",
 }
 
 FIRMWARE_FAULTS: tuple[str, ...] = (
@@ -78,6 +85,11 @@ SMART_CHARGING_FAULTS: tuple[str, ...] = ("ignores-stack-level", "applies-limit-
                                           "composite-for-unknown-evse")
 """Charger faults caught by the smart-charging checks (suites/smart_charging); the simulated
 behaviour is in testbench.sim.smart."""
+
+V2X_FAULTS: tuple[str, ...] = ("rejects-negative-limits", "discharges-wrong-sign", "ignores-idle",
+                               "ignores-randomized-delay")
+"""Charger faults caught by the OCPP 2.1 V2X checks (suites/v2x); the simulated behaviour is
+in testbench.sim.v2x_control."""
 
 EV_FAULTS: dict[str, str] = {
     "never-requests-energy": "stays in state B after plug-in instead of moving to C",
