@@ -64,6 +64,12 @@ CHARGER_FAULTS: dict[str, str] = {
     "ignores-idle": "V2X (2.1): keeps power flowing during an Idle operationMode period",
     "ignores-randomized-delay": "V2X (2.1): applies every schedule change at once, ignoring "
                                 "the schedule's randomizedDelay",
+    "slow-contactor": "IEC 61851: closes its contactor 5 s after the EV asks for energy (C2) "
+                      "and opens it 1 s after the EV stops (C -> B)",
+    "wrong-duty-cycle": "IEC 61851: its PWM duty cycle is 10 % (relative) higher than the "
+                        "current limit in force calls for",
+    "ignores-state-e": "IEC 61851: keeps its contactor closed and power flowing when the "
+                       "pilot is shorted (state E) or the EV's diode fails (state F)",
 }
 
 FIRMWARE_FAULTS: tuple[str, ...] = (
@@ -91,8 +97,19 @@ V2X_FAULTS: tuple[str, ...] = ("rejects-negative-limits", "discharges-wrong-sign
 """Charger faults caught by the OCPP 2.1 V2X checks (suites/v2x); the simulated behaviour is
 in testbench.sim.v2x_control."""
 
+IEC61851_FAULTS: tuple[str, ...] = ("slow-contactor", "wrong-duty-cycle", "ignores-state-e")
+"""Charger faults caught by the control-pilot checks (suites/iec61851); the simulated
+behaviour is in testbench.sim.pilot_faults."""
+
+IEC61851_EV_FAULTS: tuple[str, ...] = ("ignores-duty-cycle", "slow-to-follow-duty")
+"""EV faults caught by the control-pilot checks (suites/iec61851); the simulated behaviour
+is in testbench.sim.ev_personality."""
+
 EV_FAULTS: dict[str, str] = {
     "never-requests-energy": "stays in state B after plug-in instead of moving to C",
+    "ignores-duty-cycle": "IEC 61851: draws its maximum current whatever duty cycle the "
+                          "charger applies",
+    "slow-to-follow-duty": "IEC 61851: follows a new duty cycle only after 10 s",
 }
 
 INSTRUMENT_FAULTS: dict[str, str] = {
