@@ -307,3 +307,39 @@ class SupplySwitch(Instrument):
 
     def safe_state(self) -> None:
         """The charger under test is not an instrument: its supply is left as it is."""
+
+
+# --------------------------------------------------------------------------- energy management
+@dataclass(frozen=True)
+class LemReading:
+    """What a charger reports on its energy-management interface (its own measurement)."""
+
+    currents_a: tuple[float, ...]
+    power_w: float
+    state: str | None = None
+    """IEC 61851 state letter (A..F), None when the interface does not report it."""
+
+
+class LocalEnergyManager(Instrument):
+    """The bench in the role of a local energy manager (LEM / HEMS) of one charger: it
+    writes the current limit on the charger's own interface (e.g. a Modbus TCP register)."""
+
+    @abstractmethod
+    def set_current_limit_a(self, limit_a: float) -> None:
+        """Limit the charging current to ``limit_a`` per phase (0 pauses charging)."""
+
+    @abstractmethod
+    def read_current_limit_a(self) -> float | None:
+        """The limit the charger holds from the LEM (None: none)."""
+
+    @abstractmethod
+    def release(self) -> None:
+        """Take the LEM's limit away: the charger's own limits apply again."""
+
+    @abstractmethod
+    def read(self) -> LemReading:
+        """The charger's actual current, power and state as it reports them."""
+
+    def safe_state(self) -> None:
+        """No limit left behind (an LEM energises nothing by itself): release it."""
+        self.release()
