@@ -31,6 +31,8 @@ from typing import Any
 from ocpp.routing import after, on
 from ocpp.v16 import call_result as result16
 
+from testbench.sim.v2x_control import period_limit, v2x_of
+
 log = logging.getLogger("testbench.sim")
 
 POLL_S = 0.5
@@ -100,7 +102,7 @@ class Profile:
         schedule = data["charging_schedule"]
         if isinstance(schedule, list):  # 2.x: one or more schedules, the first one counts
             schedule = schedule[0]
-        periods = sorted((float(p["start_period"]), float(p["limit"]), p.get("number_phases"))
+        periods = sorted((float(p["start_period"]), period_limit(p), p.get("number_phases"))
                          for p in schedule["charging_schedule_period"])
         tx_id = data.get("transaction_id")
         if data["charging_profile_kind"] == "Recurring" and not data.get("recurrency_kind"):
@@ -207,6 +209,8 @@ class SmartCharging:
             return "Rejected"
         if not self.known(target) or (profile.purpose == _MAX and target != 0):
             return "Rejected"
+        if v2x_of(self.sim).rejects(data):  # 2.1 V2X hook (fault personality)
+            return "Rejected"
         if profile.purpose == _TX:
             if target == 0:
                 return "Rejected"
@@ -226,6 +230,7 @@ class SmartCharging:
             elif same_slot and old.transaction_id == profile.transaction_id:
                 return "Rejected"  # 2.x: same stack level and purpose already taken
         self.profiles.append(profile)
+        v2x_of(self.sim).installed(profile)  # 2.1 V2X hook
         self.start()
         self.evaluate()
         return "Accepted"
@@ -351,6 +356,7 @@ class SmartCharging:
         now = self.sim.clock.now()
         for conn in self.sim.connectors:
             limit, _phases = self.limit_a(self.key(conn), now)
+            limit = v2x_of(self.sim).command_a(conn, limit, now)  # 2.1 V2X hook
             if limit is not None and limit > 0 and self.sim.has("overshoots-limit"):
                 limit *= OVERSHOOT_FACTOR
             self._apply(conn, limit, now)
@@ -410,8 +416,10 @@ class SmartCharging:
                                       "limit": round(value, 1)}
             if phases:
                 period["number_phases"] = phases
-            if periods and periods[-1]["limit"] == period["limit"] and \
-                    periods[-1].get("number_phases") == period.get("number_phases"):
+            period.update(v2x_of(self.sim).composite_fields(target, t, unit,  # 2.1 V2X hook
+                                                            float(self.sim.spec.max_current_a)))
+            if periods and {k: v for k, v in periods[-1].items() if k != "start_period"} == \
+                    {k: v for k, v in period.items() if k != "start_period"}:
                 continue
             if periods and periods[-1]["start_period"] == period["start_period"]:
                 periods[-1] = period
@@ -423,7 +431,7 @@ class SmartCharging:
         rating = float(self.sim.spec.max_current_a)
         if target != 0:
             limit, phases = self.limit_a(target, t)
-            return (rating if limit is None else limit), phases
+            return (rating if limit is None or math.isinf(limit) else limit), phases
         caps = [self._lead([p for p in self.profiles if p.purpose == purpose and p.target == 0],
                            t, None) for purpose in (_MAX, _EXTERNAL)]
         values = [v for v in caps if v is not None]

@@ -19,6 +19,7 @@ from testbench.sim.client import strict_routing
 from testbench.sim.firmware import Firmware2xHandlers
 from testbench.sim.smart import Smart2xHandlers, smart_of
 from testbench.sim.station import Connector, Transaction
+from testbench.sim.v2x_control import V2x21Handlers, v2x_of
 
 log = logging.getLogger("testbench.sim")
 
@@ -147,6 +148,7 @@ class Charger2x(SimCharger):
         self._event(conn, tx, "Started", trigger, info=info,
                     meter=self.meter_value(conn, "Transaction.Begin", full=False),
                     id_token=self._token(tx), evse=True, on_result=answered)
+        v2x_of(self).transaction_started(conn)  # 2.1 V2X hook: NotifyEVChargingNeeds
 
     def send_ended(self, conn: Connector, tx: Transaction, reason: str, trigger: str,
                    meter_stop_wh: float, id_token: str | None) -> None:
@@ -438,7 +440,7 @@ class Client201(_Client2x, v201.ChargePoint):
 
 
 @strict_routing
-class Client21(_Client2x, v21.ChargePoint):
+class Client21(V2x21Handlers, _Client2x, v21.ChargePoint):
     """The 2.1 websocket client of one simulated charging station."""
 
     def __init__(self, charger_id: str, ws: Any, sim: Charger2x) -> None:
