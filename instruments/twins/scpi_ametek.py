@@ -26,6 +26,7 @@ import asyncio
 
 from instruments.twins.ports import GridPort
 from instruments.twins.scpi_server import Call, ScpiError, ScpiTwin, nr3
+from instruments.twins.scpi_timing import ListStep, play_steps
 
 FREQ_MIN_HZ = 16.0
 FREQ_MAX_HZ = 819.0
@@ -190,13 +191,22 @@ class AmetekRsTwin(ScpiTwin):
         self._list_task = None
 
     async def _run_list(self) -> None:
+        """Play the list on absolute deadlines (see :mod:`instruments.twins.scpi_timing`)."""
         lists = {k: list(v) for k, v in self.lists.items()}
-        for _ in range(self.list_count):
-            for n, dwell_s in enumerate(lists["dwell_s"]):
-                if self.modes["voltage"] == "LIST":
-                    self._apply_voltage(lists["voltage_v"][n], None)
-                if self.modes["frequency"] == "LIST":
-                    self.frequency_hz = lists["frequency_hz"][n]
-                    self.grid.set_frequency_hz(self.frequency_hz)
-                await asyncio.sleep(self.wall_s(dwell_s))
-                self.steps_run += 1
+        voltage = self.modes["voltage"] == "LIST"
+        frequency = self.modes["frequency"] == "LIST"
+        steps = [ListStep(dwell_s, v, f, v, f) for dwell_s, v, f in
+                 zip(lists["dwell_s"], lists["voltage_v"], lists["frequency_hz"], strict=True)]
+
+        def apply(voltage_v: float, frequency_hz: float) -> None:
+            if voltage:
+                self._apply_voltage(voltage_v, None)
+            if frequency:
+                self.frequency_hz = frequency_hz
+                self.grid.set_frequency_hz(frequency_hz)
+
+        def done() -> None:
+            self.steps_run += 1
+
+        await play_steps((s for _ in range(self.list_count) for s in steps), self.time_scale,
+                         apply, done)

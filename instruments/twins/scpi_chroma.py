@@ -26,6 +26,7 @@ import asyncio
 
 from instruments.twins.ports import GridPort
 from instruments.twins.scpi_server import Call, ScpiError, ScpiTwin, nr3
+from instruments.twins.scpi_timing import ListStep, play_steps
 
 FREQ_MIN_HZ = 15.0
 FREQ_MAX_HZ = 1000.0
@@ -210,21 +211,31 @@ class ChromaGridTwin(ScpiTwin):
         self._list_task = None
 
     async def _run_list(self) -> None:
+        """Play the list on absolute deadlines (see :func:`~instruments.twins.scpi_timing.
+        play_steps`): step n ends at trigger + the sum of the dwells before it, in lab time,
+        however long the updates take; ramps are updated at most every ``RAMP_TICK_S`` lab s
+        and never more often than ``MIN_TICK_WALL_S`` wall s."""
         lists = {k: list(v) for k, v in self.lists.items()}
         repeats = self.list_count if self.list_count > 0 else 1_000_000
-        for _ in range(repeats):
-            for n, dwell_ms in enumerate(lists["dwell_ms"]):
-                v0, v1 = lists["volt_start"][n], lists["volt_end"][n]
-                f0, f1 = lists["freq_start"][n], lists["freq_end"][n]
-                dwell_s = dwell_ms / 1000.0 if self.list_base == "TIME" else dwell_ms / f0
-                ticks = max(1, int(dwell_s / RAMP_TICK_S))
-                for t in range(ticks):
-                    x = t / ticks
-                    self._apply_voltage(v0 + (v1 - v0) * x, None)
-                    self.frequency_hz = f0 + (f1 - f0) * x
-                    self.grid.set_frequency_hz(self.frequency_hz)
-                    await asyncio.sleep(self.wall_s(dwell_s / ticks))
-                self._apply_voltage(v1, None)
-                self.frequency_hz = f1
-                self.grid.set_frequency_hz(f1)
-                self.steps_run += 1
+        steps: list[ListStep] = []
+        for n, dwell_ms in enumerate(lists["dwell_ms"]):
+            f0 = lists["freq_start"][n]
+            dwell_s = dwell_ms / 1000.0 if self.list_base == "TIME" else dwell_ms / f0
+            steps.append(ListStep(dwell_s, lists["volt_start"][n], f0, lists["volt_end"][n],
+                                  lists["freq_end"][n]))
+        await play_steps(_repeat(steps, repeats),
+                         self.time_scale, self._apply_point, self._step_done,
+                         ramp_tick_s=RAMP_TICK_S)
+
+    def _apply_point(self, voltage_v: float, frequency_hz: float) -> None:
+        self._apply_voltage(voltage_v, None)
+        self.frequency_hz = frequency_hz
+        self.grid.set_frequency_hz(frequency_hz)
+
+    def _step_done(self) -> None:
+        self.steps_run += 1
+
+
+def _repeat(steps: list[ListStep], repeats: int):
+    for _ in range(repeats):
+        yield from steps

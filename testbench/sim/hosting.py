@@ -13,6 +13,8 @@ resource's loopback port and built on the plant:
 * DC sources (``ea-psb-scpi``, ``ea-psb-modbus``, ``keysight-rp7900``) drive a DC bus, the
   battery of their DC charger when bound to one;
 * relay boxes (``modbus-relay``) switch a relay bank of ``first_coil + channels`` relays;
+* energy managers (``modbus-lem``) reach the Modbus energy-management interface of their
+  charger's connector (:mod:`testbench.sim.lem`, register map ``options.register_map``);
 * EV-side instruments (``cp-serial``, ``ccs-can``) drive the control pilot of a connector of
   their charger (``options.evse`` / ``options.connector``, default 1 / 1), plugging in the
   EV ``options.ev`` (default: the station's first EV) when none is selected
@@ -61,6 +63,7 @@ from testbench.sim.ev_side import (
 )
 from testbench.sim.evio_port import ConnectorIo
 from testbench.sim.grid_node import GridNode
+from testbench.sim.lem import build_lem, lem_problem
 from testbench.sim.measuring import POINTS, NoisyPoint, seed_for
 from testbench.sim.plant import Plant
 
@@ -74,8 +77,9 @@ GRID_EMULATORS = ("chroma-61800", "ametek-rsmx", "cinergia-geel")
 DC_SOURCES = ("ea-psb-scpi", "ea-psb-modbus", "keysight-rp7900")
 RELAY_BOXES = ("modbus-relay",)
 EV_SIDE = ("cp-serial", "ccs-can")
-MODBUS = ("cinergia-geel", "ea-psb-modbus", "modbus-relay")
-TWINS = ANALYSERS + GRID_EMULATORS + DC_SOURCES + RELAY_BOXES + EV_SIDE
+ENERGY_MANAGERS = ("modbus-lem",)
+MODBUS = ("cinergia-geel", "ea-psb-modbus", "modbus-relay") + ENERGY_MANAGERS
+TWINS = ANALYSERS + GRID_EMULATORS + DC_SOURCES + RELAY_BOXES + EV_SIDE + ENERGY_MANAGERS
 """Drivers the simulated lab has a twin for (besides the station I/O box)."""
 
 STATION_IO_DRIVER = "sim-ev-emulator"
@@ -249,6 +253,10 @@ def _check_options(inst: InstrumentSpec, lab: Lab, station: StationSpec) -> None
             'charger = "<id>" (or options.point = "site" for the station\'s supply)')
     if inst.driver in EV_SIDE:
         _check_ev_side(inst, lab, station)
+    if inst.driver in ENERGY_MANAGERS:
+        problem = lem_problem(options, inst.charger, station.chargers)
+        if problem is not None:
+            raise SimSetupError(f"{where}: {problem}")
     for key in ("evse", "connector"):
         value = options.get(key, 1)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -343,6 +351,9 @@ def build(plan: HostPlan, plant: Plant,
     if driver in EV_SIDE:
         assert chargers is not None, "EV-side twins need the simulated chargers"
         return _build_ev_side(plan, chargers)
+    if driver in ENERGY_MANAGERS:
+        lem = build_lem(options, str(_charger_of(plan)), plant, chargers)
+        return Hosted(plan, lem, "energy_manager", lambda: False, lambda: False, lem.describe)
     if driver in ANALYSERS:
         where = str(options.get("point", "output"))
         charger = _charger_of(plan)
