@@ -20,3 +20,13 @@ def no_profiles(charger: Any) -> Iterator[None]:
     yield
     with contextlib.suppress(Exception):
         charger.call("ClearChargingProfile", smart.clear_request(charger))
+
+
+@pytest.fixture
+def session(charger: Any, station: Any, clock: Any, bench: Any,
+            request: pytest.FixtureRequest) -> Any:
+    """A charging session with a profile book (``test_profiles.Session``) for the case files
+    beside test_profiles.py (which defines the same fixture for itself)."""
+    from suites.smart_charging.test_profiles import Session
+
+    return Session(charger, station, clock, bench, request)
