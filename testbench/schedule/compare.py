@@ -10,7 +10,8 @@ or a boundary 30 s off, gives a ``Difference`` such as
 
 Where the reference has no limit (no profile, no rating given) any reported value passes.
 numberPhases absent in the answer counts as the OCPP default (``Supply.default_phases``);
-2.1 dischargeLimit and setpoint are compared only where both sides state them.
+2.1 dischargeLimit and setpoint are compared only where both sides state them; 2.1
+operationMode is compared everywhere (absent on either side means ChargingOnly, its default).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from testbench.schedule.composite import CompositePeriod, CompositeSchedule
 from testbench.schedule.profiles import VERSIONS, ProfileError, RateUnit, parse_time
 
 DEFAULT_VALUE_TOL: dict[str, float] = {"A": 0.1, "W": 10.0}
+DEFAULT_OPERATION_MODE = "ChargingOnly"
 _TINY_S = 1e-6
 
 
@@ -33,7 +35,7 @@ class Difference:
     """One way the charger's answer differs from the reference.
 
     ``kind``: payload, status, evse, start, unit, duration, coverage, limit, phases,
-    discharge_limit or setpoint. Offsets are seconds from the reference start.
+    discharge_limit, setpoint or operation_mode. Offsets are seconds from the reference start.
     """
 
     kind: str
@@ -133,7 +135,8 @@ def parse_composite_response(payload: Mapping[str, Any], version: str) -> Report
             start_offset_s=float(sp), limit=limit, number_phases=phases,
             phase_to_use=item.get("phaseToUse"),
             discharge_limit=_number(item, "dischargeLimit", ppath),
-            setpoint=_number(item, "setpoint", ppath)))
+            setpoint=_number(item, "setpoint", ppath),
+            operation_mode=_mode(item, ppath)))
     return ReportedComposite(status=status, evse_id=evse, start_s=start,
                              duration_s=None if duration is None else float(duration),
                              unit=unit, periods=tuple(periods))
@@ -187,7 +190,8 @@ def compare_composite(reference: CompositeSchedule, reported_payload: Mapping[st
         periods = tuple(CompositePeriod(p.start_offset_s, conv(p.limit, p.number_phases),
                                         p.number_phases, p.phase_to_use,
                                         conv(p.discharge_limit, p.number_phases),
-                                        conv(p.setpoint, p.number_phases)) for p in periods)
+                                        conv(p.setpoint, p.number_phases),
+                                        p.operation_mode) for p in periods)
     ref_end = reference.duration_s
     rep_end = ref_end - shift if rep.duration_s is None else rep.duration_s
     if rep.duration_s is not None and abs(rep.duration_s - ref_end) > tol_s:
@@ -234,7 +238,25 @@ def compare_composite(reference: CompositeSchedule, reported_payload: Mapping[st
                 kind, f"period starting at +{_fmt_s(a)} s (until +{_fmt_s(b)} s): charger "
                 f"says{label} {_fmt(v)}{unit_text}, reference {_fmt(r)}{unit_text}",
                 a, b, v, r))
+    if version == "2.1":
+        diffs += _mode_differences(ref_segs, rep_segs, lo, hi, tol_s)
     return diffs
+
+
+def _mode_differences(ref_segs: list[tuple[float, float, CompositePeriod]],
+                      rep_segs: list[tuple[float, float, CompositePeriod]], lo: float,
+                      hi: float, tol_s: float) -> list[Difference]:
+    """2.1 operationMode stretches that differ (absent: ChargingOnly, the default)."""
+    def mode(p: CompositePeriod) -> Any:
+        return p.operation_mode or DEFAULT_OPERATION_MODE
+
+    ref_vals = [(s, e, mode(p)) for s, e, p in ref_segs]
+    rep_vals = [(s, e, mode(p)) for s, e, p in rep_segs]
+    found = _mismatches(ref_vals, rep_vals, lo, hi, tol_s,  # type: ignore[arg-type]
+                        lambda a, b: a == b, True)
+    return [Difference("operation_mode", f"period starting at +{_fmt_s(a)} s (until "
+                       f"+{_fmt_s(b)} s): charger says operationMode {v}, reference {r}",
+                       a, b) for a, b, r, v in found]
 
 
 def format_differences(diffs: list[Difference]) -> str:
@@ -256,6 +278,14 @@ def _number(item: Mapping[str, Any], key: str, path: str) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ProfileError(f"{path}.{key}", f"{value!r} is not a number", "send a JSON number")
     return float(value)
+
+
+def _mode(item: Mapping[str, Any], path: str) -> str | None:
+    value = item.get("operationMode")
+    if value is not None and not isinstance(value, str):
+        raise ProfileError(f"{path}.operationMode", f"{value!r} is not a string",
+                           "send an operation mode name, e.g. ChargingOnly")
+    return value
 
 
 def _value_at(segs: list[tuple[float, float, float | None]], t: float) -> tuple[bool, float | None]:

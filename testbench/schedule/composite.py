@@ -130,12 +130,14 @@ class CompositePeriod:
     phase_to_use: int | None = None
     discharge_limit: float | None = None
     setpoint: float | None = None
+    operation_mode: str | None = None  # 2.1, of the leading session period (None: not stated)
 
     def same_step(self, other: CompositePeriod) -> bool:
         """True when both steps say the same (so adjacent ones merge)."""
         return (self.limit, self.number_phases, self.phase_to_use, self.discharge_limit,
-                self.setpoint) == (other.limit, other.number_phases, other.phase_to_use,
-                                   other.discharge_limit, other.setpoint)
+                self.setpoint, self.operation_mode) == (
+                    other.limit, other.number_phases, other.phase_to_use,
+                    other.discharge_limit, other.setpoint, other.operation_mode)
 
 
 @dataclass(frozen=True)
@@ -426,9 +428,10 @@ class _Model:
         phase_to_use = next((lead.period.phase_to_use for lead in leads
                              if lead.period.phase_to_use is not None
                              and lead.period.number_phases == phases), None)
+        mode = session.period.operation_mode if session is not None else None
         return CompositePeriod(start_offset_s=offset_s, limit=limit, number_phases=phases,
                                phase_to_use=phase_to_use, discharge_limit=discharge,
-                               setpoint=setpoint)
+                               setpoint=setpoint, operation_mode=mode)
 
     def evse_value(self, evse_id: int, t: float, unit: RateUnit, offset_s: float,
                    station_caps: bool = True) -> CompositePeriod:

@@ -16,7 +16,9 @@ What the reference uses, per version:
 - 2.1 adds PriorityCharging and LocalGeneration (both used, see ``composite``), the Dynamic
   kind (anchored at startSchedule, else when installed), ``limit`` made optional (absent:
   this period limits nothing), dischargeLimit and setpoint (used), operationMode (carried).
-  Parsed but not applied: limit_L2/limit_L3, limitAtSoC (needs the EV's state of charge),
+  limitAtSoC is parsed (``ChargingSchedule.limit_at_soc``) but not part of the composite:
+  it depends on the EV's state of charge, which a judge applies with
+  ``ChargingSchedule.limit_above_soc``. Parsed but not applied: limit_L2/limit_L3,
   setpointReactive, v2x curves. randomizedDelay is carried so a comparison can widen its
   time tolerance. useLocalTime = true is refused (the reference works in UTC only).
 """
@@ -146,6 +148,15 @@ class ChargingSchedule:
     min_charging_rate: float | None = None
     id: int | None = None
     randomized_delay_s: int = 0
+    limit_at_soc: tuple[float, float] | None = None  # 2.1 limitAtSoC: (soc %, limit)
+
+    def limit_above_soc(self, limit: float | None, soc_pct: float) -> float | None:
+        """``limit`` with 2.1 limitAtSoC applied at the EV's state of charge ``soc_pct``
+        (at or above its ``soc`` the lower of both holds; None: no limit)."""
+        if self.limit_at_soc is None or soc_pct < self.limit_at_soc[0]:
+            return limit
+        cap = self.limit_at_soc[1]
+        return cap if limit is None else min(limit, cap)
 
 
 @dataclass(frozen=True)
@@ -377,6 +388,7 @@ def _parse_schedule(data: Any, path: str, version: str, kind: Kind,
     if delay < 0:
         raise ProfileError(f"{path}.randomizedDelay", f"{delay} is negative", "use 0 or more")
     min_rate = _opt_number(obj, "minChargingRate", path)
+    at_soc = _limit_at_soc(obj, path) if version == "2.1" else None
     sid = _opt_int(obj, "id", path)
     if v2 and sid is None:
         raise _missing(path, "id")
@@ -401,7 +413,24 @@ def _parse_schedule(data: Any, path: str, version: str, kind: Kind,
         periods.append(period)
     return ChargingSchedule(unit=unit, periods=tuple(periods),  # type: ignore[arg-type]
                             start_schedule_s=start, duration_s=duration,
-                            min_charging_rate=min_rate, id=sid, randomized_delay_s=delay)
+                            min_charging_rate=min_rate, id=sid, randomized_delay_s=delay,
+                            limit_at_soc=at_soc)
+
+
+def _limit_at_soc(obj: Mapping[str, Any], path: str) -> tuple[float, float] | None:
+    raw = obj.get("limitAtSoC")
+    if raw is None:
+        return None
+    item = _mapping(raw, f"{path}.limitAtSoC")
+    soc = _opt_number(item, "soc", f"{path}.limitAtSoC")
+    limit = _opt_number(item, "limit", f"{path}.limitAtSoC")
+    if soc is None or limit is None:
+        raise ProfileError(f"{path}.limitAtSoC", "needs both soc and limit",
+                           "send {\"soc\": <0..100>, \"limit\": <rate>}")
+    if not 0 <= soc <= 100:
+        raise ProfileError(f"{path}.limitAtSoC.soc", f"{soc:g} is not a percentage",
+                           "use 0..100")
+    return soc, limit
 
 
 def _parse_period(data: Any, path: str, version: str) -> SchedulePeriod:

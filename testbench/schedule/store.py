@@ -10,12 +10,14 @@ K01.FR.06 / K01.FR.39 (verify)): ``install`` raises ``ProfileConflictError``.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from testbench.schedule.profiles import (
     VERSIONS,
     InstalledProfile,
+    Kind,
     ProfileConflictError,
     ProfileError,
     Purpose,
@@ -101,6 +103,34 @@ class ProfileSet:
                           evse_id=criteria.get("evseId"),
                           purpose=criteria.get("chargingProfilePurpose"),
                           stack_level=criteria.get("stackLevel"))
+
+    def update_dynamic(self, profile_id: int, update: Mapping[str, Any]) -> InstalledProfile:
+        """Apply a 2.1 ``scheduleUpdate`` (UpdateDynamicSchedule push or an Accepted
+        PullDynamicScheduleUpdate answer; camelCase limit, dischargeLimit, setpoint) to every
+        period of the Dynamic profile ``profile_id``; returns the updated profile.
+
+        The set then holds the new values for all times: a judge of a time series keeps the
+        moment of the update itself. Raises ``ProfileError`` for an unknown id, a profile
+        that is not Dynamic, or a positive dischargeLimit."""
+        item = next((i for i in self._items if i.profile.id == profile_id), None)
+        if item is None:
+            raise ProfileError("scheduleUpdate.chargingProfileId", f"no profile {profile_id} "
+                               "is installed", "update an installed Dynamic profile")
+        if item.profile.kind is not Kind.DYNAMIC:
+            raise ProfileError("scheduleUpdate.chargingProfileId", f"profile {profile_id} is "
+                               f"{item.profile.kind.value}, not Dynamic",
+                               "only Dynamic profiles take schedule updates")
+        fields = {"limit": "limit", "dischargeLimit": "discharge_limit", "setpoint": "setpoint"}
+        changes = {name: float(update[key]) for key, name in fields.items()
+                   if update.get(key) is not None}
+        if changes.get("discharge_limit", 0.0) > 0:
+            raise ProfileError("scheduleUpdate.dischargeLimit", "is positive",
+                               "discharge limits are 0 or negative")
+        schedules = tuple(replace(s, periods=tuple(replace(p, **changes) for p in s.periods))
+                          for s in item.profile.schedules)
+        new = replace(item, profile=replace(item.profile, schedules=schedules))
+        self._items = [new if i is item else i for i in self._items]
+        return new
 
     def end_transaction(self, evse_id: int,
                         transaction_id: str | int | None = None) -> list[InstalledProfile]:
