@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from testbench.gridcode.params import GridCodeParameters, ProtectionStage, load_parameter_set
+from testbench.sim.reactive import ReactiveBehaviour
+from testbench.sim.ride_through import FaultyRelays, faulty_relays
 
 if TYPE_CHECKING:
     from testbench.lab.model import Lab
@@ -82,10 +84,14 @@ class GridBehaviour:
     _deviation_since_s: float | None = None
     _window_since_s: float | None = None
     _reconnected_at_s: float | None = None
+    reactive: ReactiveBehaviour | None = None  # Q modes and P(U) (testbench.sim.reactive)
+    relays: FaultyRelays | None = None  # fault trips-in-ride-through (sim.ride_through)
 
     def __post_init__(self) -> None:
         self._timers = [_Timer(s) for s in self.params.protection.enabled()
                         if s.code not in SKIPPED_STAGES]
+        self.reactive = ReactiveBehaviour(self.params, self.rated_w, self.faults)
+        self.relays = faulty_relays(self.params, self.faults)
 
     # ------------------------------------------------------------------ settings
     @property
@@ -160,14 +166,22 @@ class GridBehaviour:
             if timer.since_s is None:
                 timer.since_s = t_s
             if t_s - timer.since_s >= self.trip_time_s(timer.stage) - 1e-9:
-                self.trip = Trip(timer.stage.code, t_s, value)
-                self.trips.append(self.trip)
-                self._window_since_s = None
-                self._reconnected_at_s = None
-                self.delta_w = 0.0
-                for other in self._timers:
-                    other.since_s = None
+                self._trip_now(Trip(timer.stage.code, t_s, value))
                 return
+        hit = self.relays.check(t_s, node) if self.relays is not None else None
+        if hit is not None:
+            self._trip_now(Trip(hit[0], t_s, hit[1]))
+
+    def _trip_now(self, trip: Trip) -> None:
+        self.trip = trip
+        self.trips.append(trip)
+        self._window_since_s = None
+        self._reconnected_at_s = None
+        self.delta_w = 0.0
+        for other in self._timers:
+            other.since_s = None
+        if self.relays is not None:
+            self.relays.reset()
 
     def _value(self, stage: ProtectionStage, node: GridNode) -> float:
         if stage.quantity == "frequency":
@@ -219,6 +233,8 @@ class GridBehaviour:
         if self.trip is not None or self._reconnected_at_s is not None:
             return True
         if any(t.since_s is not None for t in self._timers):
+            return True
+        if self.reactive is not None and self.reactive.busy():
             return True
         target, mode = self.target_delta_w(node.frequency_hz)
         if mode is not None or abs(self.delta_w - target) > 0:

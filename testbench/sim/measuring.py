@@ -9,6 +9,7 @@ values (so it stays consistent with them), and RMS values never go negative.
 
 from __future__ import annotations
 
+import math
 import random
 import zlib
 from collections.abc import Callable
@@ -58,8 +59,14 @@ class NoisyPoint:
             # signed current: its sign follows the power flow, the RMS reading is its size
             signed_i = phase.current_a if phase.power_w >= 0 else -phase.current_a
             signed_i += self._noise(signed_i, level.current_rel, level.current_abs_a)
-            power_w = v * signed_i if v > 0 else 0.0
-            phases.append(PhaseSample(v, abs(signed_i), power_w, phase.reactive_var))
+            # with reactive power the current is the apparent one: split it by the true
+            # power factor (testbench.sim.reactive)
+            s_true = math.hypot(phase.power_w, phase.reactive_var)
+            cos = abs(phase.power_w) / s_true if s_true > 0 else 1.0
+            sin = phase.reactive_var / s_true if s_true > 0 else 0.0
+            power_w = v * signed_i * cos if v > 0 else 0.0
+            reactive_var = v * abs(signed_i) * sin if v > 0 else 0.0
+            phases.append(PhaseSample(v, abs(signed_i), power_w, reactive_var))
         frequency = true.frequency_hz
         if frequency > 0:
             frequency += self._rng.gauss(0.0, level.frequency_abs_hz)

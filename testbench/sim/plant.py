@@ -39,6 +39,7 @@ from testbench.lab.model import ChargerSpec, EVSpec
 from testbench.sim.battery import ONBOARD_EFFICIENCY_AC, EvBattery
 from testbench.sim.dc_bus import DCBus
 from testbench.sim.grid_node import GridNode
+from testbench.sim.reactive import with_reactive
 
 if TYPE_CHECKING:
     from testbench.sim.gridcode import GridBehaviour
@@ -303,6 +304,8 @@ class PowerStage:
             self._target_a = self._pending.popleft()[1]
         if self.grid is not None:
             self.grid.advance(t0, dt_s, self.node)
+            if self.grid.reactive is not None:  # Q and P(U) (testbench.sim.reactive)
+                self.grid.reactive.advance(dt_s, self, self._can_flow())
         if not self._can_flow():
             self.current_a = 0.0
             self._account(0.0, 0.0, dt_s)
@@ -338,6 +341,8 @@ class PowerStage:
         crossing = target_a < 0 or bool(self.grid.params.lfsm_u.charging_to_feed_in_allowed)
         low = -maximum if ev_bidirectional and crossing else min(0.0, target_a)
         adjusted = max(low, min(maximum, target_a + self.grid.delta_w / volts))
+        if self.grid.reactive is not None:  # P(U): export cap (testbench.sim.reactive)
+            adjusted = max(adjusted, -self.grid.reactive.export_cap_w / volts)
         cap_a = self.grid.power_cap_w(t_s) / volts
         return max(-cap_a, min(cap_a, adjusted))
 
@@ -555,6 +560,10 @@ class Plant:
 
     def point_sample(self, stage: PowerStage, where: str) -> PointSample:
         """A stage's ``"output"`` (outlet) or ``"input"`` (supply) now, without noise."""
+        sample = self._point_sample(stage, where)
+        return with_reactive(sample, stage, where)  # Q per phase (testbench.sim.reactive)
+
+    def _point_sample(self, stage: PowerStage, where: str) -> PointSample:
         self.advance()
         if where == "output":
             voltages = stage.output_voltages_v()
