@@ -70,6 +70,13 @@ CHARGER_FAULTS: dict[str, str] = {
                         "current limit in force calls for",
     "ignores-state-e": "IEC 61851: keeps its contactor closed and power flowing when the "
                        "pilot is shorted (state E) or the EV's diode fails (state F)",
+    "ignores-modbus-limit": "energy services: its Modbus energy-management interface accepts "
+                            "and reads back a current limit but never applies it",
+    "slow-frequency-response": "energy services (2.1 LocalFrequency): reaches full activation "
+                               "of its frequency-watt curve only after three times the 30 s "
+                               "allowed",
+    "no-frequency-response": "energy services (2.1 LocalFrequency): accepts a frequency-watt "
+                             "curve but keeps its power at the curve's nominal-frequency value",
 }
 
 FIRMWARE_FAULTS: tuple[str, ...] = (
@@ -104,6 +111,11 @@ behaviour is in testbench.sim.pilot_faults."""
 IEC61851_EV_FAULTS: tuple[str, ...] = ("ignores-duty-cycle", "slow-to-follow-duty")
 """EV faults caught by the control-pilot checks (suites/iec61851); the simulated behaviour
 is in testbench.sim.ev_personality."""
+
+ENERGY_SERVICE_FAULTS: tuple[str, ...] = ("ignores-modbus-limit", "slow-frequency-response",
+                                          "no-frequency-response")
+"""Charger faults caught by the energy-service scenarios (suites/energy_services); the
+simulated behaviour is in testbench.sim.lem and testbench.sim.frequency_service."""
 
 EV_FAULTS: dict[str, str] = {
     "never-requests-energy": "stays in state B after plug-in instead of moving to C",
