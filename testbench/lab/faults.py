@@ -77,6 +77,13 @@ CHARGER_FAULTS: dict[str, str] = {
                                "allowed",
     "no-frequency-response": "energy services (2.1 LocalFrequency): accepts a frequency-watt "
                              "curve but keeps its power at the curve's nominal-frequency value",
+    "wrong-volt-var": "grid code: its Q(U) (volt-var) response is half the set curve's (slopes "
+                      "and reactive-power limits halved)",
+    "trips-in-ride-through": "grid code: disconnects inside the ride-through envelopes "
+                             "(under-voltage 0.7 Un / 0.1 s, over-voltage 1.15 Un / 0.05 s, "
+                             "RoCoF above half the set immunity)",
+    "no-reactive-power": "grid code: accepts every reactive-power setting (Q(U), cos phi(P), "
+                         "fixed cos phi, fixed Q) and delivers no reactive power",
 }
 
 FIRMWARE_FAULTS: tuple[str, ...] = (
@@ -86,8 +93,15 @@ FIRMWARE_FAULTS: tuple[str, ...] = (
 )
 """Charger faults caught by the firmware and diagnostics suites (suites/firmware)."""
 
+GRIDCODE_VOLTAGE_FAULTS: tuple[str, ...] = ("wrong-volt-var", "trips-in-ride-through",
+                                             "no-reactive-power")
+"""Grid-code faults of the voltage, reactive-power, ride-through and RoCoF checks (caught in
+tests/selftest/test_gridcode_voltage_faults.py); behaviour in testbench.sim.reactive and
+testbench.sim.ride_through."""
+
 GRIDCODE_FAULTS: tuple[str, ...] = ("wrong-droop", "too-slow", "protection-trips-late",
-                                     "reconnects-early", "ramps-too-fast")
+                                     "reconnects-early", "ramps-too-fast",
+                                     *GRIDCODE_VOLTAGE_FAULTS)
 """Charger faults caught by the grid-code checks (suites/gridcode); the simulated behaviour
 is in testbench.sim.gridcode."""
 
