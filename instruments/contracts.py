@@ -41,6 +41,16 @@ class Instrument(ABC):
         """Release the transport. Default: nothing to release."""
 
 
+@dataclass(frozen=True, slots=True)
+class PilotReading:
+    """One look at the control pilot from the EV side."""
+
+    state: str  # line state: A1 A2 B1 B2 C1 C2 D1 D2 E F
+    duty_pct: float  # PWM duty cycle, 100 without PWM
+    outlet_live: bool | None  # contactor closed (None: the emulator cannot sense it)
+    ev_current_a: float  # current the EV draws per phase
+
+
 class EVEmulator(Instrument):
     """An EV emulator or control-pilot break-out box in front of one charger's connector."""
 
@@ -63,6 +73,33 @@ class EVEmulator(Instrument):
     @abstractmethod
     def current_a(self) -> float:
         """Current the EV draws per phase, in amperes."""
+
+    def contactor_closed(self) -> bool:
+        """Whether the outlet is live (the charger's contactor closed), as the box senses it.
+
+        Optional: emulators without an outlet sense raise NotImplementedError."""
+        raise NotImplementedError(f"{type(self).__name__} cannot sense the outlet (contactor)")
+
+    def contactor_delay_s(self) -> tuple[float | None, bool]:
+        """The emulator's own timer: (seconds from its last pilot command to the charger's
+        contactor switching next, the contactor's new state), or (None, state now) when it
+        has not switched since. Optional (NotImplementedError when the box has no timer)."""
+        raise NotImplementedError(f"{type(self).__name__} has no contactor timer")
+
+    def set_diode_short(self, shorted: bool) -> None:
+        """Short (or restore) the EV's pilot diode, a fault a charger must answer with state F.
+
+        Optional: emulators that cannot inject it raise NotImplementedError."""
+        raise NotImplementedError(f"{type(self).__name__} cannot short the pilot diode")
+
+    def pilot_reading(self) -> PilotReading:
+        """One sample of the pilot: line state, duty, outlet sense, EV current (one query
+        where the driver can; the outlet sense is None when the box has none)."""
+        try:
+            live: bool | None = self.contactor_closed()
+        except NotImplementedError:
+            live = None
+        return PilotReading(self.cp_state(), self.duty_cycle_pct(), live, self.current_a())
 
     def plug_in(self, ev_id: str) -> None:
         """Connect the EV (state B)."""

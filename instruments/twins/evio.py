@@ -15,6 +15,13 @@ Command set (headers case insensitive; long forms in brackets are optional):
     CP:STAT <A|B|C|D|E>   EV side of the pilot (-221 for B/C/D without an EV profile)
     CP:STAT?              line state: A1 A2 B1 B2 C1 C2 D1 D2 E F (2 = PWM on)
     CP:DUTY?              PWM duty cycle in percent, NR2 (100.0 when no PWM)
+    CP:DIOD:SHOR <0|1>    short (1) or restore (0) the EV's pilot diode (a charger shows F)
+    CP:DIOD:SHOR?         1 while the diode is shorted, else 0
+    MEAS:CONT?            1 when the outlet is live (the charger's contactor closed), else 0
+    MEAS:CONT:DEL?        <s>,<0|1>: (lab) seconds from the last pilot command (CP:STAT,
+                          CP:DIOD:SHOR) to the contactor's next switching and its new state;
+                          9.91E+37,<0|1> when it has not switched since
+    MEAS:PIL?             <state>,<duty %>,<outlet live 0|1>,<EV current A>: one pilot sample
     MEAS:CURR?            current the EV draws per phase, A, NR3
     MEAS:PHAS?            number of phases drawing current, NR1
     MEAS:POW?             active power the EV draws, W, NR3
@@ -31,6 +38,8 @@ from typing import Protocol
 from instruments.twins.scpi import ScpiDevice, ScpiError, nr3
 
 EV_STATES = ("A", "B", "C", "D", "E")
+NO_DATA = 9.91e37
+"""SCPI "no data" value (the contactor has not switched since the last pilot command)."""
 FIRMWARE = "0.1"
 
 
@@ -69,6 +78,19 @@ class StationIo(Protocol):
     def present_rfid(self, token: str) -> None:
         """Present an RFID card to the charger's reader."""
 
+    def set_diode_short(self, shorted: bool) -> None:
+        """Short (or restore) the EV's pilot diode."""
+
+    def diode_short(self) -> bool:
+        """Whether the EV's pilot diode is shorted."""
+
+    def contactor_closed(self) -> bool:
+        """Whether the outlet is live (the charger's contactor is closed)."""
+
+    def contactor_delay(self) -> tuple[float | None, bool]:
+        """(seconds from the last pilot command to the contactor's next switching, its new
+        state) or (None, its state now) when it has not switched since."""
+
     def supply_on(self) -> bool:
         """Whether the charger's mains supply is switched on."""
 
@@ -90,6 +112,11 @@ class EvIoTwin(ScpiDevice):
         self.command("CP:STATe", self._set_state, args=1)
         self.command("CP:STATe?", lambda _a: self.io.pilot_state())
         self.command("CP:DUTY?", lambda _a: f"{self.io.duty_cycle_pct():.1f}")
+        self.command("CP:DIODe:SHORt", self._set_diode, args=1)
+        self.command("CP:DIODe:SHORt?", lambda _a: "1" if self.io.diode_short() else "0")
+        self.command("MEASure:CONTactor?", lambda _a: "1" if self.io.contactor_closed() else "0")
+        self.command("MEASure:CONTactor:DELay?", self._contactor_delay)
+        self.command("MEASure:PILot?", self._pilot)
         self.command("MEASure:CURRent?", lambda _a: nr3(self.io.ev_current_a()))
         self.command("MEASure:PHASes?", lambda _a: str(self.io.ev_phases()))
         self.command("MEASure:POWer?", lambda _a: nr3(self.io.ev_power_w()))
@@ -100,6 +127,9 @@ class EvIoTwin(ScpiDevice):
         self.command("PWR:CYCLe", self._power_cycle, args=1)
 
     def reset(self) -> None:
+        clear_diode = getattr(self.io, "set_diode_short", None)
+        if clear_diode is not None:
+            clear_diode(False)
         self.io.set_ev_state("A")
         self.io.select_ev(None)
 
@@ -120,6 +150,21 @@ class EvIoTwin(ScpiDevice):
         if state in ("B", "C", "D") and self.io.selected_ev() is None:
             raise ScpiError(-221, "Settings conflict; select an EV with EV:PROF first")
         self.io.set_ev_state(state)
+
+    def _set_diode(self, args: list[str]) -> None:
+        value = args[0].upper()
+        if value not in ("0", "1", "ON", "OFF"):
+            raise ScpiError(-224, "Illegal parameter value; diode short must be 0, 1, ON or OFF")
+        self.io.set_diode_short(value in ("1", "ON"))
+
+    def _contactor_delay(self, _args: list[str]) -> str:
+        delay_s, closed = self.io.contactor_delay()
+        return f"{nr3(NO_DATA if delay_s is None else delay_s)},{1 if closed else 0}"
+
+    def _pilot(self, _args: list[str]) -> str:
+        live = 1 if self.io.contactor_closed() else 0
+        return (f"{self.io.pilot_state()},{self.io.duty_cycle_pct():.1f},{live},"
+                f"{nr3(self.io.ev_current_a())}")
 
     def _present(self, args: list[str]) -> None:
         token = args[0]

@@ -22,6 +22,7 @@ from ocpp.exceptions import OCPPError
 
 from testbench.clock import LabClock
 from testbench.lab.model import ChargerSpec, EVSpec
+from testbench.sim import ev_personality, pilot_faults
 from testbench.sim.firmware import FirmwareAgent
 from testbench.sim.outbox import Offline, Outbox, Outgoing
 from testbench.sim.plant import ChargerMeter, Plant
@@ -53,6 +54,9 @@ OVERREPORT_FACTOR = 1.10
 
 OVERCURRENT_FACTOR = 1.15
 """Fault exceeds-max-current: the charger offers (and the EV gets) this much of its limit."""
+
+MIN_OFFER_A = 6.0
+"""Below this offer (IEC 61851-1's lowest) the EV draws nothing."""
 
 
 class Settings:
@@ -189,6 +193,7 @@ class SimCharger(ABC):
     def _flow(self, conn: Connector) -> tuple[float, int]:
         """What the EV would draw with the contactor closed: (current per phase, phases)."""
         if conn.ev is None or not conn.requests_energy or not self.pwm_on(conn):
+            ev_personality.idle(conn)
             return 0.0, 0
         battery = conn.stage.battery
         offered = self.offered_current_a(conn)
@@ -199,7 +204,8 @@ class SimCharger(ABC):
             current = min(battery.discharge_limit_a(), -offered)
             return (-current, phases) if current >= conn.ev.min_current_a else (0.0, 0)
         ev_limit = battery.charge_limit_a() if battery is not None else conn.ev.max_current_a
-        current = min(ev_limit, offered)
+        current = 0.0 if offered < MIN_OFFER_A else ev_personality.draw_a(  # EV reads the duty
+            self, conn, pilot_faults.duty_pct(self, duty_cycle_pct(offered)), ev_limit)
         if current < conn.ev.min_current_a or current <= 0:
             return 0.0, 0  # below its minimum the EV pauses
         return current, phases
@@ -209,18 +215,11 @@ class SimCharger(ABC):
         return conn.contactor_timer is not None
 
     def _drive_contactor(self, conn: Connector, wanted: bool) -> None:
-        if not wanted:
-            if conn.contactor_timer is not None:
-                conn.contactor_timer.cancel()
-                conn.contactor_timer = None
-            conn.contactor_closed = False
-        elif not conn.contactor_closed and conn.contactor_timer is None:
-            conn.contactor_timer = asyncio.get_running_loop().call_later(
-                self.clock.wall_duration(CONTACTOR_CLOSE_S), self._contactor_closes, conn)
+        pilot_faults.drive_contactor(self, conn, wanted, CONTACTOR_CLOSE_S)
 
     def _contactor_closes(self, conn: Connector) -> None:
         conn.contactor_timer = None
-        conn.contactor_closed = True
+        pilot_faults.contactor_switched(self, conn, True)
         self.refresh(conn)
 
     def update_power(self, conn: Connector) -> None:
@@ -242,6 +241,9 @@ class SimCharger(ABC):
     def pilot_state(self, conn: Connector) -> str:
         if not self.powered or not self.is_operative(conn):
             return "F"
+        line = pilot_faults.line_state(self, conn)  # pilot shorted, EV diode failed
+        if line is not None:
+            return line
         if conn.ev_state == "E":
             return "E"
         return conn.ev_state + ("2" if self.pwm_on(conn) else "1")
@@ -249,7 +251,8 @@ class SimCharger(ABC):
     def duty_cycle_pct(self, conn: Connector) -> float:
         if not self.pwm_on(conn):
             return 100.0
-        return round(duty_cycle_pct(abs(self.offered_current_a(conn))), 1)
+        duty = duty_cycle_pct(abs(self.offered_current_a(conn)))
+        return round(pilot_faults.duty_pct(self, duty), 1)
 
     # ------------------------------------------------------------------ EV side (twin)
 
@@ -261,6 +264,7 @@ class SimCharger(ABC):
     def set_ev_state(self, conn: Connector, state: str) -> None:
         if state in ("C", "D") and conn.ev is not None and "never-requests-energy" in conn.ev.faults:
             state = "B"  # fault personality: the EV never closes S2, so it never asks for energy
+        state = pilot_faults.charger_view(self, conn, state)
         old = conn.ev_state
         if state == old:
             return

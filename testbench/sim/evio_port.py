@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from testbench.sim import pilot_faults
 from testbench.sim.charger import SimCharger
 from testbench.sim.station import Connector
+
+LIVE_V = 50.0
+"""Outlet voltage above which the box sees the outlet live."""
 
 
 class ConnectorIo:
@@ -24,7 +28,35 @@ class ConnectorIo:
         self.charger.select_ev(self.conn, ev_id)
 
     def set_ev_state(self, state: str) -> None:
+        self._stimulus()
         self.charger.set_ev_state(self.conn, state)
+
+    def set_diode_short(self, shorted: bool) -> None:
+        self._stimulus()
+        pilot_faults.set_diode_short(self.charger, self.conn, shorted)
+
+    def diode_short(self) -> bool:
+        return bool(self.conn.extra.get("diode_short"))
+
+    def contactor_closed(self) -> bool:
+        """The box senses the outlet: live when the contactor is closed and supplied."""
+        return any(v > LIVE_V for v in self.conn.stage.output_voltages_v())
+
+    def contactor_delay(self) -> tuple[float | None, bool]:
+        """(Lab seconds from the last pilot command to the contactor's next switching and
+        its new state) or (None, its state now) when it has not switched since."""
+        since = self.conn.extra.get("pilot_stimulus_lab_s")
+        edges: list[tuple[float, bool]] = self.conn.extra.get("contactor_edges", [])
+        closed = self.conn.contactor_closed
+        if since is None:
+            return None, closed
+        for at_s, state in edges:
+            if at_s >= since:
+                return at_s - since, state
+        return None, closed
+
+    def _stimulus(self) -> None:
+        self.conn.extra["pilot_stimulus_lab_s"] = self.charger.clock.now()
 
     def pilot_state(self) -> str:
         return self.charger.pilot_state(self.conn)
