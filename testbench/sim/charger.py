@@ -22,7 +22,7 @@ from ocpp.exceptions import OCPPError
 
 from testbench.clock import LabClock
 from testbench.lab.model import ChargerSpec, EVSpec
-from testbench.sim import ev_personality, pilot_faults
+from testbench.sim import ev_personality, frequency_service, pilot_faults
 from testbench.sim.firmware import FirmwareAgent
 from testbench.sim.outbox import Offline, Outbox, Outgoing
 from testbench.sim.plant import ChargerMeter, Plant
@@ -97,6 +97,7 @@ class SimCharger(ABC):
                                  stage=stage)
                 stage.on_ev_change = functools.partial(self._ev_changed, conn)
                 self.connectors.append(conn)
+        frequency_service.attach(self)  # 2.1 LocalFrequency (testbench.sim.frequency_service)
         self.operative = True  # whole-station availability
         self.scheduled_station_operative: bool | None = None
         self.registration: str | None = None  # last boot answer
