@@ -30,8 +30,34 @@ EXPECTED = {
 TESTS = ("test_tx_default_profile", "test_stacking")
 
 
+# The profile-management cases (test_clear / test_get_profiles / test_composite /
+# test_remote_start): fault -> {test: text its failure message must hold}.
+CASES_EXPECTED = {
+    "clear-ignores-criteria": {
+        "test_clear_unknown_stack_level_and_purpose": "ClearChargingProfile of an unused",
+        "test_clear_without_profiles": "ClearChargingProfile with nothing installed",
+        "test_clear_tx_default_during_transaction": "meter:",
+        "test_clear_stack_level_and_purpose_of_several": "composite schedule",
+    },
+    "get-profiles-ignores-filter": {
+        name: "that do not match the criteria" for name in (
+            "test_get_profiles_of_one_evse", "test_get_profiles_without_evse",
+            "test_get_profiles_by_id", "test_get_profiles_by_stack_level",
+            "test_get_profiles_by_source", "test_get_profiles_by_purpose",
+            "test_get_profiles_by_purpose_and_stack_level")},
+    "remote-start-accepts-any-profile": {
+        "test_remote_start_with_non_tx_profile_rejected": "RemoteStartTransaction with a"},
+    "composite-for-unknown-evse": {
+        "test_composite_unknown_evse_rejected": "does not have"},
+    "wrong-composite-schedule": {"test_composite_combining_purposes": WIRE},
+}
+CASE_FILES = ("test_clear.py", "test_get_profiles.py", "test_composite.py",
+              "test_remote_start.py")
+
+
 def test_smart_charging_faults_are_in_the_catalogue() -> None:
-    assert set(EXPECTED) == set(SMART_CHARGING_FAULTS) <= set(CHARGER_FAULTS)
+    assert set(EXPECTED) | set(CASES_EXPECTED) == set(SMART_CHARGING_FAULTS)
+    assert set(SMART_CHARGING_FAULTS) <= set(CHARGER_FAULTS)
 
 
 def test_follow_check_judges_after_the_response_time() -> None:
@@ -77,6 +103,55 @@ def test_each_smart_charging_check_catches_its_fault(tmp_path: Path, testbench_c
     assert result.exit_code == 1, result.output[-2000:]
     evidence = list((tmp_path / "reports" / "runs").glob("*/evidence/*/smart-session.png"))
     assert len(evidence) == 2 * len(chargers), evidence
+
+
+def test_profile_management_cases_catch_their_faults(tmp_path: Path, testbench_cli) -> None:
+    """One run of the profile-management case files: conformant 1.6 and 2.0.1 chargers pass
+    every case (2.x-only ones skip on 1.6); each faulty charger fails exactly the cases meant
+    for its fault, with that check's message. The cases that run a transaction (slow) run
+    only where they prove something."""
+    chargers = [ChargerEntry("ok-16", "1.6"), ChargerEntry("ok-201", "2.0.1"),
+                ChargerEntry("clear-201", "2.0.1", ("clear-ignores-criteria",)),
+                ChargerEntry("getp-201", "2.0.1", ("get-profiles-ignores-filter",)),
+                ChargerEntry("rs-16", "1.6", ("remote-start-accepts-any-profile",)),
+                ChargerEntry("unk-201", "2.0.1", ("composite-for-unknown-evse",)),
+                ChargerEntry("wrongcs-201", "2.0.1", ("wrong-composite-schedule",))]
+    lab = write_lab(tmp_path / "lab.toml", chargers, ["ev-saloon"], time_scale=20.0,
+                    analyzers={c.id: "yokogawa-wt" for c in chargers})
+    with_tx = "(during_transaction or combining)"
+    select = (f"not ({with_tx} and (getp-201 or rs-16 or unk-201)) "
+              "and not (wrongcs-201 and not combining)")
+    result = testbench_cli("run", "--lab", str(lab), "--unattended",
+                           *(str(REPO / "suites" / "smart_charging" / f) for f in CASE_FILES),
+                           "--", "-k", select, timeout_s=300)
+    records = result.records()
+    assert records, result.output[-2000:]
+    problems = []
+    failing: set[tuple[str, str]] = set()
+    for entry in chargers:
+        for test, text in (CASES_EXPECTED[entry.faults[0]] if entry.faults else {}).items():
+            failing.add((entry.id, test))
+            record = next((r for r in records if (r["charger"], r["name"]) == (entry.id, test)),
+                          None)
+            if record is None or record["verdict"] != "failed" \
+                    or text not in (record.get("message") or ""):
+                problems.append(f"{entry.id} {test}: expected a failure naming {text!r}, got "
+                                f"{record and (record['verdict'], record.get('message'))}")
+    for r in records:
+        if (r["charger"], r["name"]) in failing:
+            continue
+        skipped_ok = r["verdict"] == "skipped" and "lacks capability 'ocpp" in (
+            r.get("message") or "")
+        if r["verdict"] != "passed" and not skipped_ok:
+            problems.append(f"{r['charger']} {r['name']}: {r['verdict']} (expected passed): "
+                            f"{r.get('message')}")
+    passed_ok = {r["name"] for r in records
+                 if r["charger"].startswith("ok-") and r["verdict"] == "passed"}
+    every_case = {name for tests in CASES_EXPECTED.values() for name in tests}
+    if every_case - passed_ok:
+        problems.append(f"no conformant charger passed {sorted(every_case - passed_ok)}")
+    assert not problems, "\n".join(problems) + "\n" + result.output[-2000:]
+    assert result.exit_code == 1, result.output[-2000:]
 
 
 @pytest.mark.slow
