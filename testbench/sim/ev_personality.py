@@ -2,8 +2,8 @@
 
 Personalities come from the EV's inventory entry (``EVSpec``): basic AC charging only
 (``iso15118 = []``), a minimum current it pauses below (``min_current_a``, e.g. 8 A), single
-phase (``phases = 1``); every EV follows a new duty cycle after ``FOLLOW_S`` (conformant,
-within the 5 s of IEC 61851-1 practice). Fault personalities:
+phase (``phases = 1``); an EV follows a new duty cycle after ``FOLLOW_S`` (at once).
+Fault personalities:
 
 * ``ignores-duty-cycle``: draws its maximum current (its battery's limit) whatever the duty;
 * ``slow-to-follow-duty``: takes ``SLOW_FOLLOW_S`` to follow a new duty cycle.
@@ -23,8 +23,9 @@ from testbench.sim.station import Connector
 if TYPE_CHECKING:
     from testbench.sim.charger import SimCharger
 
-FOLLOW_S = 0.5
-"""Lab seconds a conformant simulated EV takes to follow a new duty cycle."""
+FOLLOW_S = 0.0
+"""Lab seconds a simulated EV takes to follow a new duty cycle (0: at once; the plant's
+response delay and time constant still apply)."""
 
 SLOW_FOLLOW_S = 10.0
 """Fault slow-to-follow-duty: lab seconds to follow a new duty cycle."""
@@ -88,7 +89,9 @@ def draw_a(charger: SimCharger, conn: Connector, duty_pct: float, ev_limit_a: fl
         return ev_limit_a
     wanted = current_from_duty_a(duty_pct)
     follower = _follower(conn)
-    if follower.value_a is None:
+    delay_s = follow_delay_s(conn)
+    if follower.value_a is None or delay_s <= 0:
+        follower.cancel()
         follower.value_a = wanted
     elif abs(wanted - follower.value_a) < CHANGE_A:
         follower.cancel()
@@ -96,7 +99,7 @@ def draw_a(charger: SimCharger, conn: Connector, duty_pct: float, ev_limit_a: fl
         follower.cancel()
         follower.target_a = wanted
         follower.timer = asyncio.get_running_loop().call_later(
-            charger.clock.wall_duration(follow_delay_s(conn)), _follows, charger, conn, wanted)
+            charger.clock.wall_duration(delay_s), _follows, charger, conn, wanted)
     return min(ev_limit_a, follower.value_a)
 
 
