@@ -168,7 +168,9 @@ def test_stays_connected_at_the_edges_of_the_frequency_windows(clock: StepClock)
 
 def test_undervoltage_trip_then_reconnection_after_observation_and_ramp(
         clock: StepClock) -> None:
-    plant, stage = bidi_stage(clock, -10.0)
+    # vde-4105 keeps the fast under-voltage stage 27<< (disabled in en50549-default, where
+    # it would trip inside the ride-through envelope)
+    plant, stage = bidi_stage(clock, -10.0, params=load_parameter_set("vde-4105"))
     clock.at(2.0)
     stage.node.set_voltage_v(0.3 * 230.0)
     clock.at(3.0)
