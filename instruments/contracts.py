@@ -346,6 +346,35 @@ class SupplySwitch(Instrument):
         """The charger under test is not an instrument: its supply is left as it is."""
 
 
+class ChademoVehicle(CanNode):
+    """A CHAdeMO vehicle emulator on the charger's CAN bus (the bench plays the vehicle).
+
+    Readings are the charger's own frames (0x108 limits, 0x109 status), as decoded by
+    ``instruments.chademo_frames``; ``capture()`` is the wire record of the session.
+    """
+
+    @abstractmethod
+    def plug_in(self, max_battery_v: int, target_v: int, capacity_kwh: float,
+                soc_pct: int) -> None:
+        """Connect: start the vehicle's cyclic frames (charging not yet enabled)."""
+
+    @abstractmethod
+    def request_current_a(self, current_a: int) -> None:
+        """Enable charging (if not yet) and ask for ``current_a``."""
+
+    @abstractmethod
+    def request_stop(self) -> None:
+        """Normal stop: current request 0, charging disabled, stop request flag set."""
+
+    @abstractmethod
+    def unplug(self) -> None:
+        """Stop sending the vehicle's frames (the connector is pulled)."""
+
+    @abstractmethod
+    def capture(self) -> list[CanFrame]:
+        """Every frame sent or received since the instrument was opened (oldest first)."""
+
+
 # --------------------------------------------------------------------------- energy management
 @dataclass(frozen=True)
 class LemReading:

@@ -77,6 +77,9 @@ CHARGER_FAULTS: dict[str, str] = {
                                "allowed",
     "no-frequency-response": "energy services (2.1 LocalFrequency): accepts a frequency-watt "
                              "curve but keeps its power at the curve's nominal-frequency value",
+    "chademo-overcurrent": "CHAdeMO: delivers 10 % more DC current than the vehicle requests",
+    "chademo-ignores-stop": "CHAdeMO: keeps delivering current after the vehicle's normal "
+                            "stop request",
     "wrong-volt-var": "grid code: its Q(U) (volt-var) response is half the set curve's (slopes "
                       "and reactive-power limits halved)",
     "trips-in-ride-through": "grid code: disconnects inside the ride-through envelopes "
@@ -125,6 +128,10 @@ behaviour is in testbench.sim.pilot_faults."""
 IEC61851_EV_FAULTS: tuple[str, ...] = ("ignores-duty-cycle", "slow-to-follow-duty")
 """EV faults caught by the control-pilot checks (suites/iec61851); the simulated behaviour
 is in testbench.sim.ev_personality."""
+
+CHADEMO_FAULTS: tuple[str, ...] = ("chademo-overcurrent", "chademo-ignores-stop")
+"""Charger faults caught by the CHAdeMO suite (suites/chademo); the simulated behaviour is
+in testbench.sim.chademo."""
 
 ENERGY_SERVICE_FAULTS: tuple[str, ...] = ("ignores-modbus-limit", "slow-frequency-response",
                                           "no-frequency-response")

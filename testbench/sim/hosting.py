@@ -52,9 +52,11 @@ from instruments.twins.scpi_zes import ZesLmgTwin
 from testbench.clock import LabClock
 from testbench.lab.faults import INSTRUMENT_FAULTS
 from testbench.lab.model import InstrumentSpec, Lab, StationSpec
+from testbench.sim.chademo import chademo_side
 from testbench.sim.dc_bus import DCBus, RelayBank
 from testbench.sim.ev_side import (
     CAN_RESOURCE,
+    EV_SIDE_TYPES,
     SERIAL_RESOURCE,
     CanEvSide,
     ConnectorPilot,
@@ -76,7 +78,7 @@ ANALYSERS = ("yokogawa-wt", "zes-lmg600")
 GRID_EMULATORS = ("chroma-61800", "ametek-rsmx", "cinergia-geel")
 DC_SOURCES = ("ea-psb-scpi", "ea-psb-modbus", "keysight-rp7900")
 RELAY_BOXES = ("modbus-relay",)
-EV_SIDE = ("cp-serial", "ccs-can")
+EV_SIDE = ("cp-serial", "ccs-can", "chademo-ev")
 ENERGY_MANAGERS = ("modbus-lem",)
 MODBUS = ("cinergia-geel", "ea-psb-modbus", "modbus-relay") + ENERGY_MANAGERS
 TWINS = ANALYSERS + GRID_EMULATORS + DC_SOURCES + RELAY_BOXES + EV_SIDE + ENERGY_MANAGERS
@@ -133,7 +135,7 @@ class Hosted:
         }
         if isinstance(self.twin, ScpiTwin):
             entry["received"] = list(self.twin.received)[-200:]
-        elif isinstance(self.twin, SerialEvSide | CanEvSide):
+        elif isinstance(self.twin, EV_SIDE_TYPES):
             entry["received"] = self.twin.commands
         else:
             entry["write_requests"] = self.twin.requests
@@ -278,7 +280,8 @@ def _check_ev_side(inst: InstrumentSpec, lab: Lab, station: StationSpec) -> None
     if ev is not None and ev not in station.evs:
         raise SimSetupError(f"{where}: options.ev = {ev!r} is not an EV of station "
                             f"{station.id!r}; fix: use one of {', '.join(station.evs)}")
-    if inst.driver == "ccs-can" and inst.options.get("interface", "socketcan") != "socketcand":
+    if inst.driver in ("ccs-can", "chademo-ev") and inst.options.get(
+            "interface", "socketcan") != "socketcand":
         raise SimSetupError(f"{where}: the simulated lab serves CAN over socketcand only; fix: "
                             'add options = { interface = "socketcand" }')
 
@@ -421,6 +424,11 @@ def _build_ev_side(plan: HostPlan, chargers: dict[str, SimCharger]) -> Hosted:
     if plan.driver == "cp-serial":
         twin = SerialEvSide(pilot)
         kind = "ev_emulator"
+    elif plan.driver == "chademo-ev":
+        match = CAN_RESOURCE.match(plan.resource.strip())
+        assert match is not None  # checked when planning
+        twin = chademo_side(spec, charger, conn, pilot, match.group(1))
+        kind = "can_node"
     else:
         match = CAN_RESOURCE.match(plan.resource.strip())
         assert match is not None  # checked when planning
@@ -470,7 +478,7 @@ async def start(hosted: Hosted, clock: LabClock) -> int:
 
 def apply_fault(twin: ScpiTwin | ModbusTwin | EvSide, fault: str) -> None:
     """Switch an instrument fault personality on (see ``INSTRUMENT_FAULTS``)."""
-    if isinstance(twin, SerialEvSide | CanEvSide):
+    if isinstance(twin, EV_SIDE_TYPES):
         twin.set_fault(fault)
         return
     if isinstance(twin, ScpiTwin):
@@ -495,6 +503,6 @@ def resource_key(plan: HostPlan, port: int) -> str:
         return f"{plan.host}:{port}"
     if plan.driver == "cp-serial":
         return f"socket://{plan.host}:{port}"
-    if plan.driver == "ccs-can":
+    if plan.driver in ("ccs-can", "chademo-ev"):
         return f"{plan.resource.split('@', 1)[0]}@{plan.host}:{port}"
     return f"TCPIP::{plan.host}::{port}::SOCKET"
