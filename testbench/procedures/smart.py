@@ -276,11 +276,11 @@ def report_problems(report: ProfileReport, wanted: dict[int, InstalledProfile],
         return [(f"{what}: the charger answered {report.status!r}, expected {status!r} "
                 f"(profiles {sorted(wanted)} match)")]
     problems: list[str] = []
-    seen: list[int] = []
+    seen: list[Any] = []
     for evse_id, source, data in report.reported():
         pid = data.get("id")
         seen.append(pid)
-        item = wanted.get(pid)
+        item = wanted.get(pid) if isinstance(pid, int) else None
         if item is None:
             continue
         if evse_id != item.evse_id:
