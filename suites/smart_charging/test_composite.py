@@ -18,8 +18,8 @@ from testbench.procedures import ocpp, smart
 def test_composite_combining_purposes(session: Session, charger: Any, clock: Any) -> None:
     """During a transaction: station maximum (13 A, 7 A after 40 s), a station-wide
     TxDefaultProfile (10 A) and the transaction's TxProfile (11 A, 9 A after 60 s) combine
-    into min(station maximum, TxProfile). Asked for evse 1 in A and in W, and for the whole
-    station (evse 0); the current follows at the meter."""
+    into min(station maximum, TxProfile). Asked for evse 1 in A and in W, for the whole
+    station (evse 0), and for 30 s and 900 s; the current follows at the meter."""
     now = clock.now()
     try:
         install(session.book, now, evse_id=0, profile_id=411, stack_level=0,
@@ -39,6 +39,8 @@ def test_composite_combining_purposes(session: Session, charger: Any, clock: Any
         session.answers.append({"at_lab_s": at_s, "unit": "W", "answer": answer})
         session.problems += problems
         session.check_composite(evse_id=0)
+        for duration_s in (30, 900):  # shorter than the first change, longer than all
+            session.check_composite(evse_id=1, duration_s=duration_s)
         clock.sleep(50.0)
     finally:
         session.finish()
