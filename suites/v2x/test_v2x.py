@@ -1,0 +1,285 @@
+"""OCPP 2.1 V2X (bidirectional power transfer) judged on the wire and at the meter.
+
+Wire: every SetChargingProfile / UpdateDynamicSchedule answer, NotifyEVChargingNeeds and
+PullDynamicScheduleUpdate requests, and GetCompositeSchedule (in W) against the bench's
+reference (``testbench.schedule``: limits, setpoints, dischargeLimit, operationMode;
+instants +-2 s, widened by randomizedDelay). Meter (when the station has a
+``power_analyzer``): the signed outlet power must settle inside the schedule's band
+(``testbench.procedures.v2x``) within the response time (+ randomizedDelay) of every change
+and stay there. Evidence: profiles and answers, composite vs reference, figures (settle
+times, delays) as JSON; the recording (CSV) and measured power vs allowed band (PNG).
+
+Powers are in W for three phases at 230 V (690 W per ampere); they stay inside the
+pairing's capabilities from the lab file (EV minimum current, charger and EV maximum).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from suites.v2x._support import EVSE, WITHIN_S, V2xSession
+from testbench.errors import DeviceFailure
+from testbench.procedures import smart, v2x
+
+A = 690.0  # W per ampere per phase, three phases at 230 V
+
+pytestmark = pytest.mark.requires("ocpp21", "bidirectional")
+
+
+@pytest.fixture
+def session(charger: Any, station: Any, clock: Any, bench: Any, ev: Any,
+            request: pytest.FixtureRequest) -> V2xSession:
+    return V2xSession(charger, station, clock, bench, ev, request)
+
+
+def _tx_profile(session: V2xSession, profile_id: int, periods: list[dict[str, Any]],
+                **kw: Any) -> dict[str, Any]:
+    assert session.started is not None
+    return v2x.profile_request(evse_id=EVSE, profile_id=profile_id, stack_level=1,
+                               purpose="TxProfile", periods=periods,
+                               transaction_id=session.started.transaction_id, **kw)
+
+
+def _sleep_until(session: V2xSession, offset_s: float) -> None:
+    """Sleep until ``offset_s`` lab seconds after the transaction started."""
+    assert session.tx_start_s is not None
+    session.clock.sleep(max(0.0, session.tx_start_s + offset_s - session.clock.now()))
+
+
+# ----------------------------------------------------------------------------- K block
+@pytest.mark.testcase(v21="TC_K_101_CS")  # (verify)
+def test_operation_mode_change(session: V2xSession) -> None:
+    """ChargingOnly 10 A, then CentralSetpoint -10 A (discharge) inside dischargeLimit
+    -16 A, then ChargingOnly 16 A: the power follows each operation mode."""
+    try:
+        session.start()
+        session.set(_tx_profile(session, 201, [
+            v2x.period(0, limit=10 * A),
+            v2x.period(40, mode="CentralSetpoint", setpoint=-10 * A, discharge_limit=-16 * A),
+            v2x.period(80, mode="ChargingOnly", limit=16 * A)]),
+            "SetChargingProfile TxProfile with operation modes")
+        session.clock.sleep(2.0)
+        session.check_composite()
+        _sleep_until(session, 115.0)
+    finally:
+        session.finish()
+
+
+@pytest.mark.testcase(v21="TC_K_102_CS")  # (verify)
+def test_limit_at_soc(session: V2xSession, ev: Any) -> None:
+    """limitAtSoC: 22 kW until the EV is 1 % fuller than it arrived, then 10 A; the crossing
+    is estimated from the measured energy (efficiency between MIN_EFFICIENCY and 1)."""
+    soc = int(ev.initial_soc_pct) + 1
+    limit_w, soc_limit_w = min(32 * A, session.max_w), 10 * A
+    try:
+        session.start()
+        session.set(_tx_profile(session, 211, [v2x.period(0, limit=limit_w)],
+                                limit_at_soc=(soc, soc_limit_w)),
+                    "SetChargingProfile TxProfile with limitAtSoC")
+        session.clock.sleep(2.0)
+        session.check_composite()
+        hours = float(ev.battery_kwh) * 10.0 / limit_w  # 1 % at full power, h
+        _sleep_until(session, hours * 3600.0 / v2x.MIN_EFFICIENCY + 55.0)
+    finally:
+        session.finish(bands=lambda t, p, s: _soc_bands(t, p, s, soc, soc_limit_w))
+
+
+def _soc_bands(t: np.ndarray, p: np.ndarray, session: V2xSession, soc: float,
+               soc_limit_w: float) -> list[v2x.Band | None]:
+    ev = session.ev
+    start = session.tx_start_s if session.tx_start_s is not None else float(t[0])
+    since = t >= start
+    crossing = {eff: v2x.soc_crossing_s(t[since], p[since], initial_soc_pct=ev.initial_soc_pct,
+                                        battery_kwh=ev.battery_kwh, soc_pct=soc, efficiency=eff)
+                for eff in (1.0, v2x.MIN_EFFICIENCY)}
+    session.figures["soc_crossing_lab_s"] = {
+        "earliest": None if crossing[1.0] is None else round(crossing[1.0] - start, 1),
+        "latest": None if crossing[v2x.MIN_EFFICIENCY] is None
+        else round(crossing[v2x.MIN_EFFICIENCY] - start, 1)}
+    line = session.timeline(min(float(t[0]), start), float(t[-1]) + 1.0)
+    accuracy = session.accuracy_w()
+
+    def base(x: float, cap: float | None) -> v2x.Band | None:
+        period = line.period_at(x) if x >= start else None
+        return None if period is None else v2x.band_of(
+            period, ev_min_discharge_w=session.ev_min_w, accuracy_w=accuracy, soc_limit_w=cap)
+
+    if crossing[v2x.MIN_EFFICIENCY] is None:
+        session.problems.append(f"limitAtSoC: the measured energy never brought the EV to "
+                                f"{soc} % (assumed efficiency {v2x.MIN_EFFICIENCY}); the case "
+                                "is inconclusive")
+    return v2x.soc_bands(t, base, crossing[1.0], crossing[v2x.MIN_EFFICIENCY], soc_limit_w)
+
+
+def _randomized_delay_case(session: V2xSession, purpose: str) -> None:
+    """22 kW, 10 A at +30 s, 20 A at +90 s, 10 A at +150 s under randomizedDelay 30 s."""
+    bound_s = 30
+    levels = [(0, min(32 * A, session.max_w)), (30, 10 * A), (90, 20 * A), (150, 10 * A)]
+    periods = [v2x.period(s, limit=w) for s, w in levels]
+    try:
+        if purpose == "TxDefaultProfile":
+            session.set(v2x.profile_request(evse_id=EVSE, profile_id=221, stack_level=0,
+                                            purpose=purpose, periods=periods,
+                                            randomized_delay_s=bound_s),
+                        "SetChargingProfile TxDefaultProfile with randomizedDelay")
+            session.start()
+        else:
+            session.start()
+            session.set(_tx_profile(session, 222, periods, randomized_delay_s=bound_s),
+                        "SetChargingProfile TxProfile with randomizedDelay")
+        session.clock.sleep(2.0)
+        session.check_composite()
+        _sleep_until(session, 200.0)
+    finally:
+        def delays(t: np.ndarray, p: np.ndarray) -> list[str]:
+            assert session.tx_start_s is not None
+            changes = [(session.tx_start_s + s, w) for s, w in levels[1:]]
+            tol = session.accuracy_w() + 10 * A * v2x.SETPOINT_TOL_PCT / 100.0
+            seen = v2x.reach_delays(t, p, changes, tol)
+            session.figures["randomized_delay_observed_s"] = [
+                None if d is None else round(d, 2) for d in seen]
+            return v2x.randomized_delay_problems(seen, bound_s)
+
+        session.finish(extra=delays)
+
+
+@pytest.mark.testcase(v21="TC_K_106_CS")  # (verify)
+def test_randomized_delay_tx_default(session: V2xSession) -> None:
+    """randomizedDelay on a TxDefaultProfile: each change within the bound, not instant."""
+    _randomized_delay_case(session, "TxDefaultProfile")
+
+
+@pytest.mark.testcase(v21="TC_K_112_CS")  # (verify)
+def test_randomized_delay_tx_profile(session: V2xSession) -> None:
+    """randomizedDelay on a TxProfile: each change within the bound, not instant."""
+    _randomized_delay_case(session, "TxProfile")
+
+
+@pytest.mark.testcase(v21=None)
+def test_negative_limit_discharges(session: V2xSession) -> None:
+    """A negative limit (2.1's backwards-compatible discharge limit) of -12 A is Accepted
+    and discharges the EV at no more than 12 A and at least its minimum; +10 A at +40 s
+    charges again."""
+    try:
+        session.start()
+        session.set(_tx_profile(session, 231, [v2x.period(0, limit=-12 * A),
+                                               v2x.period(40, limit=10 * A)]),
+                    "SetChargingProfile TxProfile with a negative limit")
+        session.clock.sleep(2.0)
+        session.check_composite()
+        _sleep_until(session, 75.0)
+    finally:
+        session.finish()
+
+
+# ----------------------------------------------------------------------------- Q block
+@pytest.mark.testcase(v21="TC_Q_101_CS")  # (verify)
+def test_charging_needs_accepted(session: V2xSession, charger: Any) -> None:
+    """NotifyEVChargingNeeds of a V2X session carries plausible v2xChargingParameters; the
+    bench answers Accepted and sends a discharge setpoint of half the offered discharge
+    power, which the charger then follows."""
+    try:
+        session.start()
+        message = charger.expect("NotifyEVChargingNeeds", WITHIN_S)
+        limits = v2x.ChargingNeedsLimits(session.max_w, session.max_w)
+        problems = v2x.charging_needs_problems(message.payload, limits, EVSE)
+        answered = (message.reply or {}).get("status")
+        session.figures["charging_needs"] = message.payload.get("chargingNeeds")
+        if problems:
+            raise DeviceFailure("; ".join(problems))
+        if answered != "Accepted":
+            raise DeviceFailure(f"the bench answered NotifyEVChargingNeeds {answered!r}, the "
+                                "case needs Accepted")
+        offered = float(message.payload["chargingNeeds"]["v2xChargingParameters"]
+                        ["maxDischargePower"])
+        setpoint = -max(session.ev_min_w + 2 * A, min(offered, session.max_w) / 2.0)
+        session.set(_tx_profile(session, 241, [v2x.period(0, mode="CentralSetpoint",
+                                                          setpoint=round(setpoint))]),
+                    "SetChargingProfile after an Accepted NotifyEVChargingNeeds")
+        session.clock.sleep(2.0)
+        session.check_composite()
+        session.clock.sleep(40.0)
+    finally:
+        session.finish()
+
+
+@pytest.mark.testcase(v21="TC_Q_109_CS")  # (verify)
+def test_central_setpoint_push(session: V2xSession) -> None:
+    """A Dynamic CentralSetpoint profile (+12 A) updated by UpdateDynamicSchedule to -12 A,
+    then to +8 A 30 s later: the power follows each pushed setpoint."""
+    try:
+        session.start()
+        session.set(_tx_profile(session, 251, [v2x.period(0, mode="CentralSetpoint",
+                                                          setpoint=12 * A)], kind="Dynamic"),
+                    "SetChargingProfile Dynamic CentralSetpoint")
+        session.clock.sleep(30.0)
+        session.update(251, setpoint=-12 * A)
+        session.clock.sleep(2.0)
+        session.check_composite()
+        session.clock.sleep(28.0)
+        session.update(251, setpoint=8 * A)
+        session.clock.sleep(30.0)
+    finally:
+        session.finish()
+
+
+@pytest.mark.testcase(v21="TC_Q_110_CS")  # (verify)
+def test_central_setpoint_pull(session: V2xSession, charger: Any) -> None:
+    """A Dynamic CentralSetpoint profile with dynUpdateInterval 20 s: the charger sends
+    PullDynamicScheduleUpdate for it every 20 s (+-3 s) and, while no update comes, keeps
+    following its setpoint (-10 A)."""
+    interval_s, tol_s = 20, 3.0
+    try:
+        session.start()
+        charger.mark()
+        session.set(_tx_profile(session, 261, [v2x.period(0, mode="CentralSetpoint",
+                                                          setpoint=-10 * A)], kind="Dynamic",
+                                dyn_update_interval_s=interval_s),
+                    "SetChargingProfile Dynamic with dynUpdateInterval")
+        installed_s = session.clock.now()
+        pulls = []
+        for _ in range(2):
+            pulls.append(charger.expect("PullDynamicScheduleUpdate", interval_s + WITHIN_S,
+                                        charging_profile_id=261))
+        times = [installed_s] + [m.lab_s for m in pulls]
+        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        session.figures["pull_intervals_s"] = [round(g, 2) for g in gaps]
+        bad = [g for g in gaps if abs(g - interval_s) > tol_s]
+        if bad:
+            session.problems.append(f"PullDynamicScheduleUpdate came after {gaps} s, expected "
+                                    f"every {interval_s} s (+-{tol_s:g} s)")
+        session.clock.sleep(5.0)
+    finally:
+        session.finish()
+
+
+@pytest.mark.testcase(v21="TC_Q_125_CS")  # (verify)
+def test_idle_operation_mode(session: V2xSession) -> None:
+    """16 A, Idle from +30 s to +70 s (no power flow), then 16 A again (it resumes)."""
+    resume_s = 70.0
+    try:
+        session.start()
+        session.set(_tx_profile(session, 271, [v2x.period(0, limit=16 * A),
+                                               v2x.period(30, mode="Idle"),
+                                               v2x.period(int(resume_s), limit=16 * A)]),
+                    "SetChargingProfile TxProfile with an Idle period")
+        session.clock.sleep(2.0)
+        session.check_composite()
+        _sleep_until(session, 105.0)
+    finally:
+        def resumed(t: np.ndarray, p: np.ndarray) -> list[str]:
+            assert session.tx_start_s is not None
+            after = p[t >= session.tx_start_s + resume_s + smart.RESPONSE_S]
+            level = float(np.nanmedian(after)) if len(after) else float("nan")
+            session.figures["after_idle_median_w"] = round(level, 1)
+            if not level >= session.ev_min_w - session.accuracy_w():
+                return [f"meter: power did not resume after the Idle period (median "
+                        f"{level:.0f} W, the EV's minimum is {session.ev_min_w:.0f} W)"]
+            return []
+
+        session.finish(extra=resumed)
+
+
