@@ -1,0 +1,90 @@
+"""Control-pilot suites: a CP timeline recorded around every test, kept as evidence.
+
+The ``pilot`` fixture polls the station's EV emulator (and its power analyser, when the
+station has one) in the background; after the test, pass or fail, the timeline is saved
+as CSV, PNG and text (and the figures the test judged as JSON) and attached to Allure.
+Charging profiles are cleared before and after each test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import allure
+import pytest
+
+from testbench.analysis import Series, save_evidence
+from testbench.procedures import pilot as cp
+from testbench.procedures import smart
+
+RATE_HZ = 5.0
+"""Lab samples per second of the CP timeline."""
+
+
+class PilotWatch:
+    """The recorder and the evidence of one test."""
+
+    def __init__(self, recorder: cp.PilotRecorder, folder: Path, title: str) -> None:
+        self.recorder = recorder
+        self.folder = folder
+        self.title = title
+        self.figures: dict[str, Any] = {}
+
+    def save(self) -> None:
+        """Write and attach the CP timeline (CSV, PNG, text) and the figures (JSON)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        text = self.recorder.text()
+        (self.folder / "cp-timeline.txt").write_text(text + "\n", encoding="utf-8")
+        figures = json.dumps(self.figures, indent=2, default=str)
+        (self.folder / "cp-figures.json").write_text(figures + "\n", encoding="utf-8")
+        with contextlib.suppress(Exception):
+            allure.attach(text, name="cp-timeline.txt",
+                          attachment_type=allure.attachment_type.TEXT)
+            allure.attach(figures, name="cp-figures", attachment_type=allure.attachment_type.JSON)
+        if not self.recorder.snapshot():
+            return
+        timeline = self.recorder.timeline()
+        channels = [c for c in ("pilot_v", "duty_pct", "current_a", "ev_current_a")
+                    if c in timeline]
+        duty = timeline["duty_pct"]
+        allowed = [cp.current_for_duty_a(d) if p == 1.0 else None
+                   for d, p in zip(duty.values, timeline["pwm"].values, strict=True)]
+        limits = [("allowed by duty", Series("allowed_a", "A", duty.t_lab_s,
+                                             [float("nan") if a is None else a
+                                              for a in allowed]))]
+        save_evidence(timeline, self.folder, "cp-timeline", plot=True, channels=channels,
+                      limits=limits, title=self.title)
+
+
+@pytest.fixture
+def pilot(station: Any, charger: Any, clock: Any, bench: Any,
+          request: pytest.FixtureRequest) -> Iterator[PilotWatch]:
+    """A CP timeline recorder on the station's EV emulator (skips without one)."""
+    emulator = station.ev_emulator
+    if emulator is None:
+        pytest.skip(f"not applicable: station {station.id} has no ev_emulator for "
+                    f"{station.charger.id}")
+    analyzer = station.instrument("power_analyzer") if station.has("power_analyzer") else None
+    with contextlib.suppress(Exception):
+        charger.call("ClearChargingProfile", smart.clear_request(charger))
+    recorder = cp.PilotRecorder(emulator, clock, analyzer, rate_hz=RATE_HZ)
+    safe = re.sub(r"[^A-Za-z0-9_.@-]+", "_", request.node.nodeid.split("/")[-1])[:150]
+    watch = PilotWatch(recorder, Path(bench.run_dir) / "evidence" / safe,
+                       f"{station.ev.id} @ {station.charger.id}: control pilot")
+    recorder.start()
+    try:
+        yield watch
+    finally:
+        cp.stop_quietly(recorder)
+        try:
+            watch.save()
+        except Exception as error:  # noqa: BLE001 - evidence must never hide the verdict
+            with contextlib.suppress(Exception):
+                (watch.folder / "cp-evidence-error.txt").write_text(str(error))
+        with contextlib.suppress(Exception):
+            charger.call("ClearChargingProfile", smart.clear_request(charger))
