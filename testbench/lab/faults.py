@@ -87,6 +87,18 @@ CHARGER_FAULTS: dict[str, str] = {
                              "RoCoF above half the set immunity)",
     "no-reactive-power": "grid code: accepts every reactive-power setting (Q(U), cos phi(P), "
                          "fixed cos phi, fixed Q) and delivers no reactive power",
+    "wrong-ev-charging-needs": "ISO 15118: NotifyEVChargingNeeds reports 1.5 x the EV's maximum "
+                               "current/power and 1.25 x its energy request",
+    "session-timeout-not-enforced": "ISO 15118: its SECC never ends a session whose EV stops "
+                                    "sending requests (no V2G_SECC_Sequence_Timeout)",
+    "schedule-ignores-profiles": "ISO 15118: offers the EV its rating as schedule instead of the "
+                                 "operator's charging-profile limits",
+    "no-schedule-renegotiation": "ISO 15118: keeps the EV on the old schedule when the operator "
+                                 "sends a new charging profile during the session",
+    "pnc-authorizes-locally": "ISO 15118: accepts a Plug & Charge contract certificate without "
+                              "asking the operator (no Authorize)",
+    "exceeds-discharge-limit": "ISO 15118-20 BPT: offers 1.5 x the negotiated maximum "
+                               "discharge power in the discharging schedule",
 }
 
 FIRMWARE_FAULTS: tuple[str, ...] = (
@@ -137,6 +149,13 @@ ENERGY_SERVICE_FAULTS: tuple[str, ...] = ("ignores-modbus-limit", "slow-frequenc
                                           "no-frequency-response")
 """Charger faults caught by the energy-service scenarios (suites/energy_services); the
 simulated behaviour is in testbench.sim.lem and testbench.sim.frequency_service."""
+
+ISO15118_FAULTS: tuple[str, ...] = ("wrong-ev-charging-needs", "session-timeout-not-enforced",
+                                     "schedule-ignores-profiles", "no-schedule-renegotiation",
+                                     "pnc-authorizes-locally", "exceeds-discharge-limit")
+"""Charger faults caught by the ISO 15118 suite (suites/iso15118; self-tests in
+tests/selftest/test_iso15118_faults.py); the simulated behaviour is in
+testbench.sim.iso15118_secc."""
 
 EV_FAULTS: dict[str, str] = {
     "never-requests-energy": "stays in state B after plug-in instead of moving to C",
