@@ -64,6 +64,11 @@ CHARGER_FAULTS: dict[str, str] = {
     "ignores-idle": "V2X (2.1): keeps power flowing during an Idle operationMode period",
     "ignores-randomized-delay": "V2X (2.1): applies every schedule change at once, ignoring "
                                 "the schedule's randomizedDelay",
+    "ignores-limit-at-soc": "V2X (2.1): a schedule's limitAtSoC has no effect",
+    "never-pulls-dynamic-schedule": "V2X (2.1): never sends PullDynamicScheduleUpdate for a "
+                                    "Dynamic profile with a dynUpdateInterval",
+    "charging-needs-without-v2x": "V2X (2.1): NotifyEVChargingNeeds of a bidirectional session "
+                                  "asks for AC_three_phase without v2xChargingParameters",
     "slow-contactor": "IEC 61851: closes its contactor 5 s after the EV asks for energy (C2) "
                       "and opens it 1 s after the EV stops (C -> B)",
     "wrong-duty-cycle": "IEC 61851: its PWM duty cycle is 10 % (relative) higher than the "
@@ -129,7 +134,8 @@ SMART_CHARGING_FAULTS: tuple[str, ...] = ("ignores-stack-level", "applies-limit-
 behaviour is in testbench.sim.smart."""
 
 V2X_FAULTS: tuple[str, ...] = ("rejects-negative-limits", "discharges-wrong-sign", "ignores-idle",
-                               "ignores-randomized-delay")
+                               "ignores-randomized-delay", "ignores-limit-at-soc",
+                               "never-pulls-dynamic-schedule", "charging-needs-without-v2x")
 """Charger faults caught by the OCPP 2.1 V2X checks (suites/v2x); the simulated behaviour is
 in testbench.sim.v2x_control."""
 
