@@ -328,7 +328,8 @@ class Switching:
     def problem(self) -> str | None:
         if self.ok:
             return None
-        took = "did not switch" if self.delay_s is None else f"took {self.delay_s:.3f} s"
+        took = ("did not happen while watched" if self.delay_s is None
+                else f"took {self.delay_s:.3f} s")
         return (f"contactor: {self.what} {took} (allowed {self.limit_s:g} s; "
                 f"{self.method})")
 
@@ -390,9 +391,11 @@ def outlet_dead_problems(samples: Sequence[PilotSample], after_s: float, what: s
         return [f"{what}: no sample after the fault to judge"]
     if not bad:
         return []
-    worst = max((s.current_a or 0.0) for s in bad)
+    current = max((s.current_a or 0.0) for s in bad)
+    voltage = max((s.voltage_v or 0.0) for s in bad)
+    seen = f"up to {current:.1f} A" + (f", {voltage:.0f} V" if voltage else ", outlet live")
     return [(f"{what}: power still at the outlet in {len(bad)} of {len(late)} samples "
-            f"(up to {worst:.1f} A) after the charger had to stop")]
+             f"({seen}) after the charger had to stop")]
 
 
 def raise_problems(problems: Sequence[str]) -> None:

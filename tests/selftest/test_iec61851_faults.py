@@ -1,0 +1,158 @@
+"""The control-pilot checks catch the faults aimed at them and pass conformant devices.
+
+Two runs of the real `testbench run suites/iec61851` against one generated simulated lab
+(time scale 20, a power analyser on every charger):
+
+* charger faults, with a conformant EV: conformant 1.6 and 2.0.1 chargers pass all five
+  cases; ``slow-contactor``, ``wrong-duty-cycle`` and ``ignores-state-e`` fail the cases
+  (and checks) meant for them and pass the others;
+* EV faults, on a conformant 1.6 charger (sequence and duty-cycle cases): a basic AC EV
+  (single phase, no ISO 15118, 8 A minimum) passes; ``ignores-duty-cycle`` and
+  ``slow-to-follow-duty`` fail the EV-current check (not the duty check), and
+  ``never-requests-energy`` fails the state sequence.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import labgen
+import pytest
+from labgen import ChargerEntry, write_lab
+
+from testbench.lab.faults import CHARGER_FAULTS, EV_FAULTS, IEC61851_EV_FAULTS, IEC61851_FAULTS
+from testbench.procedures import pilot as cp
+
+REPO = Path(__file__).resolve().parents[2]
+SUITE = str(REPO / "suites" / "iec61851")
+SEQ, DUTY, FOLLOW, CONTACTOR = "state sequence:", "duty cycle:", "EV current:", "contactor:"
+OCPP, POWER = "OCPP:", "power still at the outlet"
+CHECKS = (SEQ, DUTY, FOLLOW, CONTACTOR, OCPP, POWER)
+SEQUENCE, DUTY_CASE = "test_state_sequence", "test_duty_cycle_matches_limit"
+CONTACTOR_CASE, E_CASE, F_CASE = ("test_contactor_timing", "test_state_e_stops_charging",
+                                  "test_state_f_on_diode_fault")
+CASES = (SEQUENCE, DUTY_CASE, CONTACTOR_CASE, E_CASE, F_CASE)
+# fault -> {case: (checks that must be in the failure, checks that must not)}; absent: passes
+CHARGER_EXPECTED: dict[str, dict[str, tuple[set[str], set[str]]]] = {
+    "slow-contactor": {CONTACTOR_CASE: ({CONTACTOR}, set()), E_CASE: ({CONTACTOR}, set()),
+                       F_CASE: ({CONTACTOR}, set())},
+    "wrong-duty-cycle": {DUTY_CASE: ({DUTY}, {FOLLOW})},
+    "ignores-state-e": {E_CASE: ({CONTACTOR, OCPP, POWER}, set()),
+                        F_CASE: ({CONTACTOR, OCPP, POWER}, set())},
+}
+EV_EXPECTED: dict[str, dict[str, tuple[set[str], set[str]]]] = {
+    "ignores-duty-cycle": {DUTY_CASE: ({FOLLOW}, {DUTY})},
+    "slow-to-follow-duty": {DUTY_CASE: ({FOLLOW}, {DUTY})},
+    "never-requests-energy": {SEQUENCE: ({SEQ}, set()), DUTY_CASE: (set(), set())},
+}
+EV_CASES = (SEQUENCE, DUTY_CASE)
+BASIC_EV = {"make": "Plain", "model": "Basic AC", "software": "1.0", "phases": 1,
+            "min_current_a": 8.0, "max_current_a": 32.0, "battery_kwh": 40.0}
+EVS = {"ev-basic": (), "ev-nofollow": ("ignores-duty-cycle",),
+       "ev-slowfollow": ("slow-to-follow-duty",), "ev-lazy": ("never-requests-energy",)}
+CHARGERS = [ChargerEntry("ok-16", "1.6"), ChargerEntry("ok-201", "2.0.1"),
+            ChargerEntry("slow-16", "1.6", ("slow-contactor",)),
+            ChargerEntry("duty-201", "2.0.1", ("wrong-duty-cycle",)),
+            ChargerEntry("e-21", "2.1", ("ignores-state-e",))]
+
+
+def test_iec61851_faults_are_in_the_catalogue() -> None:
+    assert set(CHARGER_EXPECTED) == set(IEC61851_FAULTS) <= set(CHARGER_FAULTS)
+    assert set(IEC61851_EV_FAULTS) <= set(EV_EXPECTED) <= set(EV_FAULTS)
+
+
+def _judge(verdicts: dict, charger: str, ev: str, cases: tuple[str, ...],
+           expected: dict[str, tuple[set[str], set[str]]]) -> list[str]:
+    problems = []
+    for case in cases:
+        record = verdicts.get((charger, ev, case))
+        if record is None:
+            problems.append(f"{ev} @ {charger} {case}: no result")
+            continue
+        message = record.get("message") or ""
+        caught = {check for check in CHECKS if check in message}
+        if case not in expected:
+            if record["verdict"] != "passed":
+                problems.append(f"{ev} @ {charger} {case}: {record['verdict']}, expected passed: "
+                                f"{message}")
+            continue
+        must, must_not = expected[case]
+        if record["verdict"] != "failed" or not must <= caught or caught & must_not:
+            problems.append(f"{ev} @ {charger} {case}: {record['verdict']} with checks "
+                            f"{sorted(caught)} (expected failed by {sorted(must)}, not by "
+                            f"{sorted(must_not)}): {message}")
+    return problems
+
+
+def test_each_control_pilot_check_catches_its_fault(tmp_path: Path, testbench_cli,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    for ev_id in EVS:
+        monkeypatch.setitem(labgen.EVS, ev_id, BASIC_EV)
+    lab = write_lab(tmp_path / "lab.toml", CHARGERS, ["ev-saloon", *EVS], time_scale=20.0,
+                    ev_faults={ev: list(faults) for ev, faults in EVS.items()},
+                    analyzers={c.id: "yokogawa-wt" for c in CHARGERS})
+    chargers = testbench_cli("run", "--lab", str(lab), "--unattended", "--ev", "ev-saloon",
+                             SUITE, timeout_s=400)
+    verdicts = chargers.verdicts()
+    problems = []
+    for entry in CHARGERS:
+        expected = CHARGER_EXPECTED[entry.faults[0]] if entry.faults else {}
+        problems += _judge(verdicts, entry.id, "ev-saloon", CASES, expected)
+    assert len(verdicts) == len(CHARGERS) * len(CASES), sorted(verdicts)
+    assert not problems, "\n".join(problems) + "\n" + chargers.output[-2000:]
+    timelines = list((tmp_path / "reports" / "runs").glob("*/evidence/*/cp-timeline.png"))
+    assert len(timelines) == len(CHARGERS) * len(CASES), timelines
+
+    evs = testbench_cli("run", "--lab", str(lab), "--unattended", "--charger", "ok-16",
+                        *[arg for ev in EVS for arg in ("--ev", ev)], SUITE, "--",
+                        "-k", "sequence or duty_cycle", timeout_s=400)
+    verdicts = evs.verdicts()
+    problems = []
+    for ev_id, faults in EVS.items():
+        expected = EV_EXPECTED[faults[0]] if faults else {}
+        problems += _judge(verdicts, "ok-16", ev_id, EV_CASES, expected)
+    assert len(verdicts) == len(EVS) * len(EV_CASES), sorted(verdicts)
+    assert not problems, "\n".join(problems) + "\n" + evs.output[-2000:]
+    assert evs.exit_code == chargers.exit_code == 1
+
+
+# ----------------------------------------------------------------------------- the checks
+def _samples(rows: list[tuple[float, str, float, float]]) -> list[cp.PilotSample]:
+    return [cp.PilotSample(t, state, duty, None, 0.0, current, 230.0)
+            for t, state, duty, current in rows]
+
+
+def test_duty_mapping_round_trips() -> None:
+    for current_a in (6.0, 10.0, 16.0, 32.0, 51.0, 63.0, 80.0):
+        assert cp.current_for_duty_a(cp.duty_for_current_pct(current_a)) == \
+            pytest.approx(current_a)
+    assert cp.duty_for_current_pct(10.0) == pytest.approx(16.667, abs=1e-3)
+    assert cp.current_for_duty_a(5.0) is None and cp.current_for_duty_a(100.0) is None
+
+
+def test_sequence_and_duty_checks() -> None:
+    good = _samples([(0, "A1", 100, 0), (1, "B1", 100, 0), (2, "B2", 26.7, 0),
+                     (3, "C2", 26.7, 16), (4, "B2", 26.7, 0), (5, "A1", 100, 0)])
+    assert cp.sequence_problems(good, ["A", "B", "C", "B", "A"]) == []
+    lazy = [s for s in good if s.state != "C2"]
+    assert cp.sequence_problems(lazy, ["A", "B", "C", "B", "A"]) == [
+        "state sequence: the pilot went A -> B -> A, expected A -> B -> C -> B -> A"]
+    window = cp.Window(2.0, 4.0, 16.0, cp.duty_for_current_pct(16.0))
+    assert cp.duty_problems(good, [window])[0] == []
+    high = _samples([(2, "B2", 29.3, 0), (3, "C2", 29.3, 17.6)])
+    problems, figures = cp.duty_problems(high, [window])
+    assert problems and figures[0]["error_pct"] == pytest.approx(2.63, abs=0.01)
+
+
+def test_follow_check_judges_after_the_follow_time() -> None:
+    # duty drops from 16 A to 10 A at t=10; the EV follows 3 s later (inside 5 s)
+    rows = [(t / 2, "C2", 26.7 if t < 20 else 16.7, 16.0 if t < 26 else 10.0)
+            for t in range(60)]
+    problems, figures = cp.follow_problems(_samples(rows), accuracy_a=0.3)
+    assert problems == [] and figures["judged"] > 0
+    late = [(t / 2, "C2", 26.7 if t < 20 else 16.7, 16.0 if t < 46 else 10.0)
+            for t in range(60)]
+    problems, figures = cp.follow_problems(_samples(late), accuracy_a=0.3)
+    # over from 5 s after the change (t=15) until it follows (t=23): 16 samples at 2 Hz
+    assert problems and figures["over"] == 16
+    assert figures["worst_excess_a"] == pytest.approx(6.0, abs=0.02)
