@@ -8,6 +8,7 @@ from typing import Any
 
 import allure
 
+from testbench.errors import DeviceFailure
 from testbench.procedures import smart
 
 
@@ -31,6 +32,4 @@ def install(book: smart.ProfileBook, at_s: float, **profile: Any) -> None:
 def raise_problems(problems: list[str]) -> None:
     """Fail with every problem found, one per line."""
     if problems:
-        from testbench.errors import DeviceFailure
-
         raise DeviceFailure("\n".join(problems))
