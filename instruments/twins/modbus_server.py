@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterable
 
 from pymodbus.client import ModbusTcpClient
@@ -49,6 +50,7 @@ class ModbusTwin:
         self.holding: dict[int, int] = {}
         self.fault: str | None = None
         self.requests = 0
+        self.last_request_s = time.monotonic()  # when a request last arrived (watchdog.py)
         self._identity = identity
         self._identity_object = 0
         self._coil_count = coil_count
@@ -111,6 +113,8 @@ class ModbusTwin:
             connection.close()
 
     def _trace_packet(self, sending: bool, data: bytes) -> bytes:
+        if not sending:
+            self.last_request_s = time.monotonic()
         if self.fault == "disconnect":
             if self._loop is not None:
                 self._loop.call_soon(self._drop_connections)

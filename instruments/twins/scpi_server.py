@@ -46,6 +46,7 @@ import math
 import re
 import socket
 import threading
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -326,6 +327,7 @@ class ScpiTwin:
         self.reply_delay_s = 0.0
         self.time_scale = 1.0
         self.received: deque[str] = deque(maxlen=2000)
+        self.last_request_s = time.monotonic()  # when a line last arrived (watchdog.py)
         self._errors: deque[tuple[int, str]] = deque()
         self._esr = ESR_PON
         self._commands: list[_Command] = []
@@ -580,6 +582,7 @@ class ScpiTwin:
                 if not line:
                     continue
                 self.received.append(line)
+                self.last_request_s = time.monotonic()
                 if self.drop_on_request:
                     break
                 if self.silent:

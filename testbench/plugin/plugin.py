@@ -6,10 +6,12 @@ the project's own tests run with it loaded and nothing starts.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import sys
 import socket
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,8 @@ from testbench.errors import BenchError, LabConfigError
 from testbench.redact import redact_text
 from testbench.lab.loader import load_lab
 from testbench.lab.model import Lab, Pairing
+from testbench.plugin.locks import holder_text
+from testbench.plugin.scaleout import RUN_ID_INPUT, group_by_station, plain_nodeid, worker_lab
 from testbench.plugin.verdicts import PhaseOutcome, combine, describe, skip_reason
 from testbench.results.journal import Journal, ResultRecord, new_run_id
 
@@ -68,7 +72,12 @@ class BenchSession:
         self._lab: Lab | None = None
         self.runtime: Any = None
         self.journal: Journal | None = None
-        self.run_id: str = config.getoption("run_id") or new_run_id()
+        workerinput = getattr(config, "workerinput", {})
+        self.run_id: str = (config.getoption("run_id") or workerinput.get(RUN_ID_INPUT)
+                            or new_run_id())
+        self.current_station: str | None = None
+        self.session: pytest.Session | None = None
+        self.journal_error: str | None = None
         self.live: Any = None
         self.live_started = False
         self.bench_items = 0
@@ -147,9 +156,16 @@ class BenchSession:
 
             self.run_dir.mkdir(parents=True, exist_ok=True)
             secrets = self.config.getoption("secrets")
-            runtime = BenchRuntime(self.lab, self.run_dir, Path(secrets) if secrets else None)
+            worker = self.xdist_worker_id
+            lab = worker_lab(self.lab) if worker else self.lab
+            runtime = BenchRuntime(lab, self.run_dir, Path(secrets) if secrets else None,
+                                   per_station=worker is not None,
+                                   holder=holder_text(f"xdist worker {worker}, run {self.run_id}"
+                                                      if worker else f"run {self.run_id}"))
             try:
                 runtime.start()
+                if self.current_station is not None:
+                    runtime.enter_station(self.current_station)
             except BenchError as exc:
                 runtime.close()
                 self.start_error = exc
@@ -179,8 +195,41 @@ class BenchSession:
         return self.journal
 
     # ------------------------------------------------------------------ hooks
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """xdist controller: every worker writes into this run's folder."""
+        node.workerinput[RUN_ID_INPUT] = self.run_id
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        """``-n N`` on a lab: every test of a station goes to one worker (scaleout.py)."""
+        if not config.getoption("lab") or config.getvalue("dist") not in ("load", "loadgroup"):
+            return None
+        from testbench.plugin.scaleout import station_scheduler
+
+        return station_scheduler(config, log, self.pairings())
+
+    @property
+    def xdist_worker_id(self) -> str | None:
+        workerinput = getattr(self.config, "workerinput", None)
+        return None if workerinput is None else str(workerinput.get("workerid", "gw?"))
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        """Per-station workers: switch the bench to this test's station first."""
+        pairing = _pairing_of(item)
+        if pairing is None:
+            return
+        self.current_station = pairing.station
+        if self.runtime is not None:
+            try:
+                self.runtime.enter_station(pairing.station)
+            except BenchError as exc:
+                raise BenchError(f"station {pairing.station} could not start: {exc}") from exc
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.session = session
         def _sigterm(signum: int, frame: Any) -> None:
             raise KeyboardInterrupt("SIGTERM")
 
@@ -203,6 +252,7 @@ class BenchSession:
             if self.config.getoption("testbench_live"):  # pytest's own terminal output is off
                 sys.stderr.write(f"collection error in {report.nodeid or 'session'}:\n{text}\n")
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
                                       items: list[pytest.Item]) -> None:
         resumed = self.resumed_verdicts()
@@ -215,6 +265,7 @@ class BenchSession:
         self.bench_items = len(bench)
         if not bench:
             return
+        group_by_station(bench)
         order = {p: n for n, p in enumerate(self.pairings())}
         # campaign order: all tests of one pairing, then the next (fewer re-plugs on real benches)
         position = {id(item): n for n, item in enumerate(items)}
@@ -249,9 +300,32 @@ class BenchSession:
         for name, value in report.user_properties:
             if name == RESULT_PROPERTY:
                 record = ResultRecord.from_json(value)
-                self.ensure_journal().record(record)
+                if not self._record(record):
+                    return
                 if self.live is not None:
                     self.live.on_result(record)
+
+    def _record(self, record: ResultRecord) -> bool:
+        """Write a verdict to the journal; on a write failure (disk full, ...) say so, keep
+        what is written, and stop the run (the instruments are made safe at its end)."""
+        if self.journal_error is not None:
+            return False
+        try:
+            self.ensure_journal().record(record)
+        except OSError as exc:
+            path = self.run_dir / "journal.jsonl"
+            done = sum((self.journal.counts if self.journal else {}).values())
+            self.journal_error = (
+                f"cannot write the run journal {path}: {exc.strerror or exc}"
+                f"{' (the disk is full)' if exc.errno == errno.ENOSPC else ''}; the verdict of "
+                f"{record.test_id} ({record.verdict.value}) is lost, the {done} verdict(s) "
+                "before it are kept; the run stops here and the instruments are made safe; "
+                f"fix: free space under {path.parent}, then `testbench run --resume {self.run_id}`")
+            sys.stderr.write(f"testbench: {self.journal_error}\n")
+            if self.session is not None:
+                self.session.shouldstop = self.journal_error
+            return False
+        return True
 
     @property
     def is_xdist_worker(self) -> bool:
@@ -266,7 +340,7 @@ class BenchSession:
         message = redact_text(message)
         started = item.stash.get(STARTED_KEY, time.time())
         record = ResultRecord(
-            test_id=item.nodeid, name=getattr(item, "originalname", item.name),
+            test_id=plain_nodeid(item.nodeid, pairing.station), name=getattr(item, "originalname", item.name),
             testcase_id=testcase_id(item, charger.ocpp_version),
             suite=_suite_of(item), station=pairing.station, ev=ev.id, charger=charger.id,
             charger_firmware=self._announced_firmware(charger.id) or charger.firmware,
@@ -304,13 +378,34 @@ class BenchSession:
             if self.live is not None and self.live_started:
                 self.live.finish()
             if self.journal is not None:
-                self.journal.close({"exitstatus": int(exitstatus),
-                                    "interrupted": session.shouldstop is not False
-                                    or int(exitstatus) == 2})
-                self._write_reports(session)
-                from testbench.results.store import import_run
+                self._finish_journal(session, exitstatus)
 
-                self.import_report = import_run(self.lab.output_dir, self.journal.path)
+    def _finish_journal(self, session: pytest.Session, exitstatus: int) -> None:
+        """End line, reports, store import; a write failure (disk full) is said, not raised."""
+        assert self.journal is not None
+        summary: dict[str, Any] = {"exitstatus": int(exitstatus),
+                                   "interrupted": session.shouldstop is not False
+                                   or int(exitstatus) == 2}
+        if self.journal_error is not None:
+            summary["status"] = "aborted"
+            summary["reason"] = self.journal_error
+        steps = (("the journal's end line", lambda: self.journal.close(summary)),  # type: ignore[union-attr]
+                 ("the matrix reports", lambda: self._write_reports(session)),
+                 ("the results store import", self._import))
+        for what, step in steps:
+            try:
+                step()
+            except (OSError, sqlite3.Error) as exc:
+                sys.stderr.write(f"testbench: cannot write {what}: {exc.strerror or exc}; "
+                                 f"the journal's verdict lines are kept\n")
+                if self.journal_error is None:
+                    self.journal_error = f"cannot write {what}: {exc}"
+
+    def _import(self) -> None:
+        from testbench.results.store import import_run
+
+        assert self.journal is not None
+        self.import_report = import_run(self.lab.output_dir, self.journal.path)
 
     def _write_reports(self, session: pytest.Session) -> None:
         from testbench.reporting.allure_env import write_categories, write_environment

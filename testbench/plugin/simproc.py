@@ -7,6 +7,7 @@ import select
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from testbench.errors import BenchError
@@ -25,8 +26,10 @@ class SimProcess:
 
     @classmethod
     def start(cls, lab_path: Path, csms_url: str, epoch: float, log_path: Path,
-              ready_within_s: float = 30.0, state_file: Path | None = None) -> SimProcess:
-        """Spawn the simulated lab and wait for its ``SIM READY`` line.
+              ready_within_s: float = 30.0, state_file: Path | None = None,
+              stations: Sequence[str] = ()) -> SimProcess:
+        """Spawn the simulated lab (only ``stations``' part when given) and wait for its
+        ``SIM READY`` line.
 
         When it stops, the simulated lab writes every twin's energised state to
         ``state_file`` (default: ``sim-final-state.json`` beside the log), the run's evidence
@@ -38,6 +41,8 @@ class SimProcess:
             state_file = log_path.with_name(STATE_FILE_NAME)
         cmd = [sys.executable, "-m", "testbench.sim", "--lab", str(lab_path),
                "--csms-url", csms_url, "--epoch", repr(epoch), "--state-file", str(state_file)]
+        for station in stations:
+            cmd += ["--station", station]
         proc = subprocess.Popen(  # noqa: S603 - our own module
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)

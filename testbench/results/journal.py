@@ -248,11 +248,21 @@ class Journal:
         data = _encode_line(obj)
         # Unbuffered fd: one write() syscall for the whole line (nothing to flush), looping
         # only if the OS accepts a short write; then fsync so the line survives a crash.
+        start = os.lseek(self._fd, 0, os.SEEK_END)
         view = memoryview(data)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
-        os.fsync(self._fd)
+        try:
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+            os.fsync(self._fd)
+        except OSError:
+            # Disk full (ENOSPC), quota, I/O error: cut back to the last whole line, so
+            # no journal line is ever partial, and let the caller say what happened.
+            try:
+                os.ftruncate(self._fd, start)
+            except OSError:
+                pass
+            raise
 
     def __enter__(self) -> Self:
         return self

@@ -1,7 +1,7 @@
 """The simulated lab process: the plant, twins on their ports, one OCPP client per charger.
 
     python -m testbench.sim --lab lab.toml --csms-url ws://127.0.0.1:9000/ocpp --epoch 1700000000 \
-        [--state-file run/sim-final-state.json]
+        [--state-file run/sim-final-state.json] [--station ID ...]
 
 Protocol with the parent (stdout, one line each, flushed):
 
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -40,6 +41,7 @@ from pathlib import Path
 
 from instruments.twins.evio import EvIoTwin
 from instruments.twins.scpi import ScpiServer
+from instruments.twins.watchdog import TwinWatchdog
 from testbench.clock import LabClock
 from testbench.errors import LabConfigError
 from testbench.lab.model import ChargerSpec, EVSpec, InstrumentSpec, Lab
@@ -146,6 +148,19 @@ def _connector_options(inst: InstrumentSpec, spec: ChargerSpec) -> tuple[int, in
     return evse, connector
 
 
+def only_stations(lab: Lab, station_ids: Sequence[str]) -> Lab:
+    """``lab`` reduced to the given stations and their chargers (all when none given)."""
+    if not station_ids:
+        return lab
+    unknown = [s for s in station_ids if s not in lab.stations]
+    if unknown:
+        raise SimSetupError(f"--station {unknown[0]}: no such station in {lab.path}; "
+                            f"stations: {', '.join(lab.stations)}")
+    stations = {sid: st for sid, st in lab.stations.items() if sid in station_ids}
+    chargers = {cid: lab.chargers[cid] for st in stations.values() for cid in st.chargers}
+    return dataclasses.replace(lab, stations=stations, chargers=chargers)
+
+
 def default_csms_url(lab: Lab) -> str:
     csms = lab.csms
     if csms.port == 0:
@@ -195,6 +210,7 @@ class SimLab:
         self.instrument_ports: dict[str, int] = {}
         self._links: list[asyncio.Task[None]] = []
         self._plant_task: asyncio.Task[None] | None = None
+        self.watchdogs: list[TwinWatchdog] = []
 
     async def start_twins(self) -> None:
         """Bind every twin; SimSetupError naming the instrument when a port is busy."""
@@ -208,7 +224,24 @@ class SimLab:
                 self.instrument_ports[name] = port
             log.info("%s twin (%s) listening on %s:%d", plan.driver, ", ".join(plan.names),
                      plan.host, port)
+            self._arm_watchdog(twin)
         self._plant_task = asyncio.ensure_future(self.plant.run())
+
+    def _arm_watchdog(self, hosted: hosting.Hosted) -> None:
+        """``options.watchdog_s`` on an energisable instrument: safe state after that many
+        wall seconds without a command (instruments/twins/watchdog.py)."""
+        value = hosted.plan.spec.options.get("watchdog_s")
+        if value is None or hosted.kind not in ("grid_emulator", "dc_source", "relay_box"):
+            return
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise SimSetupError(f"instrument {hosted.plan.names[0]!r}: options.watchdog_s = "
+                                f"{value!r}; fix: a number of wall seconds > 0")
+        watchdog = TwinWatchdog(hosted.twin, float(value), hosted.energised,
+                                ", ".join(hosted.plan.names))
+        watchdog.start()
+        self.watchdogs.append(watchdog)
+        log.info("watchdog of %s: safe state after %g s without a command",
+                 watchdog.name, watchdog.timeout_s)
 
     async def _start_io_boxes(self) -> None:
         for plan in self.io_plans:
@@ -252,6 +285,8 @@ class SimLab:
         return final_state(self, reason)
 
     async def close(self) -> None:
+        for watchdog in self.watchdogs:
+            await watchdog.stop()
         if self._plant_task is not None:
             self._plant_task.cancel()
             await asyncio.gather(self._plant_task, return_exceptions=True)
@@ -287,6 +322,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="do not exit when stdin closes (for running in the background)")
     parser.add_argument("--state-file", type=Path, default=None,
                         help="on stopping, write every twin's energised state there (JSON)")
+    parser.add_argument("--station", action="append", default=[], metavar="ID",
+                        help="run only this station's part of the lab: its chargers and "
+                             "instruments (repeatable; default: every station)")
     return parser.parse_args(argv)
 
 
@@ -313,7 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from testbench.lab.loader import load_lab
 
     try:
-        lab = load_lab(args.lab)
+        lab = only_stations(load_lab(args.lab), args.station)
         clock = LabClock(scale=lab.settings.time_scale,
                          epoch=args.epoch if args.epoch is not None else time.time())
         url = args.csms_url or default_csms_url(lab)
