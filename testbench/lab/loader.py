@@ -189,6 +189,8 @@ _EV_FIELDS = (
     _Field("iso15118", "strings", '["-2"]', choices=_ISO15118),
     _Field("bidirectional", "bool", "false"),
     _Field("faults", "strings", "[]", choices=tuple(EV_FAULTS)),
+    _Field("duty_follow_s", "number", "3", low=0, high=60,
+           hint="how long the (simulated) EV takes to follow a new PWM duty cycle"),
 )
 
 _STATION_FIELDS = (

@@ -117,6 +117,8 @@ class EVSpec:
     iso15118: tuple[str, ...] = ()
     bidirectional: bool = False
     faults: tuple[str, ...] = ()
+    duty_follow_s: float = 0.0
+    """Lab seconds the EV takes to follow a new PWM duty cycle (a simulated EV's personality)."""
 
 
 @dataclass(frozen=True)

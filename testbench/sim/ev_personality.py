@@ -2,8 +2,8 @@
 
 Personalities come from the EV's inventory entry (``EVSpec``): basic AC charging only
 (``iso15118 = []``), a minimum current it pauses below (``min_current_a``, e.g. 8 A), single
-phase (``phases = 1``); an EV follows a new duty cycle after ``FOLLOW_S`` (at once).
-Fault personalities:
+phase (``phases = 1``), slow to follow a new duty cycle (``duty_follow_s``, default 0: at
+once; within the 5 s of IEC 61851-1 practice it is conformant). Fault personalities:
 
 * ``ignores-duty-cycle``: draws its maximum current (its battery's limit) whatever the duty;
 * ``slow-to-follow-duty``: takes ``SLOW_FOLLOW_S`` to follow a new duty cycle.
@@ -70,9 +70,11 @@ def _follower(conn: Connector) -> _Follower:
 
 def follow_delay_s(conn: Connector) -> float:
     ev = conn.ev
-    if ev is not None and "slow-to-follow-duty" in ev.faults:
+    if ev is None:
+        return FOLLOW_S
+    if "slow-to-follow-duty" in ev.faults:
         return SLOW_FOLLOW_S
-    return FOLLOW_S
+    return float(ev.duty_follow_s)
 
 
 def idle(conn: Connector) -> None:
