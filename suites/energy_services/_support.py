@@ -113,3 +113,18 @@ def save_recording(folder: Path, name: str, recording: Recording, channels: Sequ
 def verdict(problems: Sequence[str]) -> None:
     if problems:
         raise DeviceFailure("; ".join(problems))
+
+
+def mean_reading(analyzer: Any, clock: Any, seconds: float) -> tuple[float, float]:
+    """(mean power W, mean largest phase current A) read directly over ``seconds`` lab
+    seconds (drivers are thread-safe: a background recording may run meanwhile)."""
+    powers, currents = [], []
+    end = clock.now() + seconds
+    while True:
+        reading = analyzer.read()
+        powers.append(reading.power_w)
+        currents.append(reading.current_a)
+        if clock.now() >= end:
+            break
+        clock.sleep(0.2)
+    return sum(powers) / len(powers), sum(currents) / len(currents)

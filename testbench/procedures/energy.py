@@ -113,7 +113,7 @@ def site_import_a(recording: Recording) -> Series:
     if not currents:
         raise ValueError("site_import_a: the recording has no per-phase power and voltage "
                          "(power_l1_w, voltage_l1_v ...)")
-    t = recording[f"power_l1_w"].t_lab_s
+    t = recording["power_l1_w"].t_lab_s
     return Series("site_import_a", "A", t, np.max(np.vstack(currents), axis=0))
 
 
@@ -231,8 +231,8 @@ def schedule_problems(scheduled_wh: Sequence[float], measured_wh: Sequence[float
         return [], results
     text = ", ".join(f"interval {r.index + 1}: {r.measured_wh:.1f} Wh measured vs "
                      f"{r.scheduled_wh:.1f} Wh nominated ({r.error_wh:+.1f} Wh)" for r in bad)
-    return [f"energy schedule: {len(bad)} of {len(results)} intervals outside +-"
-            f"{tolerance_wh:.1f} Wh: {text}"], results
+    return [(f"energy schedule: {len(bad)} of {len(results)} intervals outside +-"
+            f"{tolerance_wh:.1f} Wh: {text}")], results
 
 
 # --------------------------------------------------------------------------- activation
