@@ -46,6 +46,7 @@ class V2xSession:
         self.pieces: list[tuple[float, CompositeSchedule]] = []  # before dynamic updates
         self.last_update_s = -math.inf
         self.delay_s = 0.0
+        self.aborted = False  # a wire check failed: the meter is not judged, only recorded
 
     # -- limits of the pairing (lab file)
     @property
@@ -86,8 +87,9 @@ class V2xSession:
         return self.started
 
     def set(self, request: dict[str, Any], what: str, wanted: str = "Accepted") -> str:
+        """SetChargingProfile; any other answer than ``wanted`` ends the case."""
         status = self.book.set(request, self.clock.now())
-        v2x.expect_status(status, wanted, what)
+        self.expect(status, wanted, what)
         delay = request["chargingProfile"]["chargingSchedule"][0].get("randomizedDelay") or 0
         self.delay_s = max(self.delay_s, float(delay))
         return status
@@ -98,13 +100,24 @@ class V2xSession:
         status = v2x.update_dynamic(self.charger, profile_id, **values)
         self.book.sent.append({"update_dynamic": {"profile_id": profile_id, **values},
                                "status": status, "lab_s": at_s})
-        v2x.expect_status(status, "Accepted", f"UpdateDynamicSchedule of profile {profile_id}")
+        self.expect(status, "Accepted", f"UpdateDynamicSchedule of profile {profile_id}")
         origin = self.tx_start_s if self.tx_start_s is not None else at_s - 1.0
         self.pieces.append((self.last_update_s,
                             self.book.reference(EVSE, origin, at_s - origin + 5.0, "W")))
         self.last_update_s = at_s
         update = {{"discharge_limit": "dischargeLimit"}.get(k, k): v for k, v in values.items()}
         self.book.profiles.update_dynamic(profile_id, update)
+
+    def expect(self, status: str, wanted: str, what: str) -> None:
+        """Abort the case (its verdict is this problem) unless ``status`` is ``wanted``."""
+        if status != wanted:
+            self.fail(f"{what}: the charger answered {status!r}, expected {wanted!r}")
+
+    def fail(self, message: str) -> None:
+        """Abort the case with ``message`` as its verdict (the meter is then not judged)."""
+        self.aborted = True
+        self.problems.append(message)
+        raise DeviceFailure(message)
 
     def check_composite(self, duration_s: int = COMPOSITE_S) -> None:
         """GetCompositeSchedule (in W) against the reference."""
@@ -160,9 +173,10 @@ class V2xSession:
         bands = bands_of(t, p, self)
         problems, follow = v2x.follow_power(t, p, bands, delay_s=self.delay_s,
                                             judge_from_s=self.tx_start_s)
-        self.problems += problems
-        if extra is not None:
-            self.problems += extra(t, p)
+        if not self.aborted:
+            self.problems += problems
+            if extra is not None:
+                self.problems += extra(t, p)
         self.figures.update(follow.figures(), accuracy_w=round(self.accuracy_w(), 1),
                             response_s=smart.RESPONSE_S, randomized_delay_s=self.delay_s)
         low = Series("allowed_low_w", "W", t, np.array(

@@ -15,13 +15,14 @@ pairing's capabilities from the lab file (EV minimum current, charger and EV max
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
 import pytest
 
 from suites.v2x._support import EVSE, WITHIN_S, V2xSession
-from testbench.errors import DeviceFailure
+from testbench.csms import ExpectationFailed
 from testbench.procedures import smart, v2x
 
 A = 690.0  # W per ampere per phase, three phases at 230 V
@@ -82,7 +83,7 @@ def test_limit_at_soc(session: V2xSession, ev: Any) -> None:
         session.clock.sleep(2.0)
         session.check_composite()
         hours = float(ev.battery_kwh) * 10.0 / limit_w  # 1 % at full power, h
-        _sleep_until(session, hours * 3600.0 / v2x.MIN_EFFICIENCY + 55.0)
+        _sleep_until(session, hours * 3600.0 / v2x.MIN_EFFICIENCY + 90.0)
     finally:
         session.finish(bands=lambda t, p, s: _soc_bands(t, p, s, soc, soc_limit_w))
 
@@ -101,6 +102,9 @@ def _soc_bands(t: np.ndarray, p: np.ndarray, session: V2xSession, soc: float,
         else round(crossing[v2x.MIN_EFFICIENCY] - start, 1)}
     line = session.timeline(min(float(t[0]), start), float(t[-1]) + 1.0)
     accuracy = session.accuracy_w()
+    below = np.nonzero(since & (p <= soc_limit_w + accuracy) & (t >= start + smart.RESPONSE_S))[0]
+    session.figures["soc_limit_applied_lab_s"] = (None if not len(below)
+                                                  else round(float(t[below[0]]) - start, 1))
 
     def base(x: float, cap: float | None) -> v2x.Band | None:
         period = line.period_at(x) if x >= start else None
@@ -183,16 +187,19 @@ def test_charging_needs_accepted(session: V2xSession, charger: Any) -> None:
     power, which the charger then follows."""
     try:
         session.start()
-        message = charger.expect("NotifyEVChargingNeeds", WITHIN_S)
+        try:
+            message = charger.expect("NotifyEVChargingNeeds", WITHIN_S)
+        except ExpectationFailed as missing:
+            session.fail(str(missing))
         limits = v2x.ChargingNeedsLimits(session.max_w, session.max_w)
         problems = v2x.charging_needs_problems(message.payload, limits, EVSE)
         answered = (message.reply or {}).get("status")
         session.figures["charging_needs"] = message.payload.get("chargingNeeds")
         if problems:
-            raise DeviceFailure("; ".join(problems))
+            session.fail("; ".join(problems))
         if answered != "Accepted":
-            raise DeviceFailure(f"the bench answered NotifyEVChargingNeeds {answered!r}, the "
-                                "case needs Accepted")
+            session.fail(f"the bench answered NotifyEVChargingNeeds {answered!r}, the case "
+                         "needs Accepted")
         offered = float(message.payload["chargingNeeds"]["v2xChargingParameters"]
                         ["maxDischargePower"])
         setpoint = -max(session.ev_min_w + 2 * A, min(offered, session.max_w) / 2.0)
@@ -242,10 +249,13 @@ def test_central_setpoint_pull(session: V2xSession, charger: Any) -> None:
         installed_s = session.clock.now()
         pulls = []
         for _ in range(2):
-            pulls.append(charger.expect("PullDynamicScheduleUpdate", interval_s + WITHIN_S,
-                                        charging_profile_id=261))
+            try:
+                pulls.append(charger.expect("PullDynamicScheduleUpdate", interval_s + WITHIN_S,
+                                            charging_profile_id=261))
+            except ExpectationFailed as missing:
+                session.fail(str(missing))
         times = [installed_s] + [m.lab_s for m in pulls]
-        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
         session.figures["pull_intervals_s"] = [round(g, 2) for g in gaps]
         bad = [g for g in gaps if abs(g - interval_s) > tol_s]
         if bad:
@@ -276,8 +286,8 @@ def test_idle_operation_mode(session: V2xSession) -> None:
             level = float(np.nanmedian(after)) if len(after) else float("nan")
             session.figures["after_idle_median_w"] = round(level, 1)
             if not level >= session.ev_min_w - session.accuracy_w():
-                return [f"meter: power did not resume after the Idle period (median "
-                        f"{level:.0f} W, the EV's minimum is {session.ev_min_w:.0f} W)"]
+                return [(f"meter: power did not resume after the Idle period (median "
+                        f"{level:.0f} W, the EV's minimum is {session.ev_min_w:.0f} W)")]
             return []
 
         session.finish(extra=resumed)

@@ -272,8 +272,8 @@ def follow_power(t_lab_s: np.ndarray, power_w: np.ndarray, bands: Sequence[Band 
     follow = PowerFollow(len(t), judged, outside, worst, first, tuple(_settles(t, p, bands)),
                          float(t[0]) if len(t) else 0.0)
     if not judged:
-        return ["meter: no sample could be judged (recording shorter than the response time "
-                f"{window:g} s)"], follow
+        return [("meter: no sample could be judged (recording shorter than the response time "
+                f"{window:g} s)")], follow
     if not outside:
         return [], follow
     where = next((b for b, x in zip(bands, p, strict=True) if b is not None

@@ -10,8 +10,8 @@ K01.FR.06 / K01.FR.39 (verify)): ``install`` raises ``ProfileConflictError``.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 from testbench.schedule.profiles import (

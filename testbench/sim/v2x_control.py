@@ -23,7 +23,10 @@ Fault personalities (``testbench.lab.faults.V2X_FAULTS``): ``rejects-negative-li
 (SetChargingProfile with a negative limit or dischargeLimit is Rejected),
 ``discharges-wrong-sign`` (the sign of setpoints and negative limits is flipped),
 ``ignores-idle`` (an Idle period keeps the previous power flowing),
-``ignores-randomized-delay`` (changes are applied at once).
+``ignores-randomized-delay`` (changes are applied at once), ``ignores-limit-at-soc``
+(limitAtSoC has no effect), ``never-pulls-dynamic-schedule`` (dynUpdateInterval is ignored),
+``charging-needs-without-v2x`` (NotifyEVChargingNeeds asks for AC_three_phase charging
+without v2xChargingParameters).
 """
 
 from __future__ import annotations
@@ -95,7 +98,8 @@ class V2xControl:
     def installed(self, profile: Any) -> None:
         """A profile was installed: start pulling updates if it asks for them."""
         interval = (profile.raw or {}).get("dyn_update_interval")
-        if not self.active or profile.kind != "Dynamic" or not interval:
+        if not self.active or profile.kind != "Dynamic" or not interval \
+                or self.sim.has("never-pulls-dynamic-schedule"):
             return
         old = self._pull_tasks.pop(profile.id, None)
         if old is not None:
@@ -187,7 +191,8 @@ class V2xControl:
         target = cap
         at_soc = schedule.get("limit_at_soc")
         battery = conn.stage.battery
-        if at_soc and battery is not None and battery.soc_pct >= float(at_soc["soc"]):
+        if at_soc and battery is not None and battery.soc_pct >= float(at_soc["soc"]) \
+                and not self.sim.has("ignores-limit-at-soc"):
             capped = amps(at_soc["limit"])
             if capped is not None:
                 target = capped if target is None else min(target, capped)
@@ -264,13 +269,20 @@ class V2xControl:
             "min_discharge_power": round(float(ev.min_current_a) * watts, 1),
             "max_discharge_power": round(min(max_a * watts, float(spec.max_power_w)), 1),
             "ev_target_energy_request": round((100.0 - soc) * capacity_wh / 100.0, 1),
-            "ev_min_v2x_energy_request": round((DISCHARGE_FLOOR_PCT - soc) * capacity_wh / 100.0, 1),
+            "ev_min_v2x_energy_request": round((DISCHARGE_FLOOR_PCT - soc) * capacity_wh / 100.0,
+                                               1),
             "ev_max_v2x_energy_request": round((100.0 - soc) * capacity_wh / 100.0, 1),
             "target_soc": 100,
         }
         needs = {"requested_energy_transfer": "AC_BPT" if spec.current_type == "AC" else "DC_BPT",
                  "available_energy_transfer": ["AC_BPT" if spec.current_type == "AC" else "DC_BPT"],
                  "control_mode": "DynamicControl", "v2x_charging_parameters": params}
+        if self.sim.has("charging-needs-without-v2x"):
+            needs = {"requested_energy_transfer": "AC_three_phase",
+                     "ac_charging_parameters": {"energy_amount": params["ev_target_energy_request"],
+                                                "ev_min_current": float(ev.min_current_a),
+                                                "ev_max_current": float(ev.max_current_a),
+                                                "ev_max_voltage": 400.0}}
 
         def answered(result: Any) -> None:
             self.needs_status[conn.number] = str(result.status)
@@ -298,7 +310,8 @@ class V2xControl:
         tx_start = tx.started_lab_s if tx is not None else None
         groups = [[p for p in smart.profiles if p.purpose == "tx" and tx is not None
                    and p.tx_key is tx and p.target == conn.evse_id],
-                  [p for p in smart.profiles if p.purpose == "default" and p.target == conn.evse_id],
+                  [p for p in smart.profiles if p.purpose == "default"
+                   and p.target == conn.evse_id],
                   [p for p in smart.profiles if p.purpose == "default" and p.target == 0]]
         for group in groups:
             best = None

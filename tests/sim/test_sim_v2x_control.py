@@ -48,7 +48,8 @@ class StepClock:
 def _charger(faults: tuple[str, ...] = ()) -> ChargerSpec:
     return ChargerSpec(id="bx7", vendor="G", model="BX7", firmware="1", ocpp_version="2.1",
                        current_type="AC", phases=3, max_current_a=32.0, max_power_w=22000.0,
-                       bidirectional=True, iso15118=("-2", "-20"), faults=faults)  # type: ignore[arg-type]
+                       bidirectional=True, iso15118=("-2", "-20"),
+                       faults=faults)  # type: ignore[arg-type]
 
 
 def _ev() -> EVSpec:
@@ -76,7 +77,8 @@ def scenario(body: Callable[[Charger2x, StepClock], None], faults: tuple[str, ..
              ) -> None:
     async def run() -> None:
         clock = StepClock()
-        sim = Charger2x(_charger(faults), {"van": _ev()}, clock, Plant(clock))  # type: ignore[arg-type]
+        spec, plant = _charger(faults), Plant(clock)  # type: ignore[arg-type]
+        sim = Charger2x(spec, {"van": _ev()}, clock, plant)  # type: ignore[arg-type]
         conn = sim.connectors[0]
         sim.select_ev(conn, "van")
         sim.set_ev_state(conn, "C")
@@ -160,7 +162,7 @@ def test_randomized_delay_applies_each_change_within_its_bound() -> None:
                                 randomized_delay=40))
         assert current(sim) == 20.0
         applied = None
-        for step in range(0, 100):
+        for step in range(100):
             clock.at(100.0 + step * 0.5)
             smart_of(sim).evaluate()
             if current(sim) == 10.0:
@@ -232,3 +234,32 @@ def test_fault_ignores_randomized_delay() -> None:
         smart_of(sim).evaluate()
         assert current(sim) == 10.0
     scenario(body, ("ignores-randomized-delay",))
+
+
+def test_fault_ignores_limit_at_soc() -> None:
+    def body(sim: Charger2x, clock: StepClock) -> None:
+        install(sim, tx_profile(sim, [period(0, limit=20.0)],
+                                limit_at_soc={"soc": 41, "limit": 9.0}))
+        sim.connectors[0].stage.battery.soc_pct = 45.0
+        smart_of(sim).evaluate()
+        assert current(sim) == 20.0
+    scenario(body, ("ignores-limit-at-soc",))
+
+
+@pytest.mark.parametrize("faults, pulls", [((), True),
+                                           (("never-pulls-dynamic-schedule",), False)])
+def test_dynamic_update_interval_starts_pulling(faults: tuple[str, ...], pulls: bool) -> None:
+    def body(sim: Charger2x, clock: StepClock) -> None:
+        install(sim, tx_profile(sim, [period(0, operation_mode="CentralSetpoint", setpoint=8.0)],
+                                kind="Dynamic", profile={"dyn_update_interval": 20}))
+        assert bool(v2x_of(sim)._pull_tasks) is pulls
+    scenario(body, faults)
+
+
+def test_fault_charging_needs_without_v2x() -> None:
+    def body(sim: Charger2x, clock: StepClock) -> None:
+        sent = [item.build() for item in list(sim.outbox._items)]  # type: ignore[attr-defined]
+        needs = [m for m in sent if type(m).__name__ == "NotifyEVChargingNeeds"]
+        assert needs[0].charging_needs["requested_energy_transfer"] == "AC_three_phase"
+        assert "v2x_charging_parameters" not in needs[0].charging_needs
+    scenario(body, ("charging-needs-without-v2x",))

@@ -1,0 +1,206 @@
+"""The OCPP 2.1 V2X checks catch the faults aimed at them and pass a conformant charger.
+
+Runs of the real `testbench run suites/v2x` against generated simulated labs (time scale 20)
+with a bidirectional 2.1 charger per V2X fault personality, a conformant one, a
+bidirectional ISO 15118-20 EV and a power analyser on every charger. Each fault must fail the
+case meant for it, by the check meant for it (status on the wire, meter, randomizedDelay,
+PullDynamicScheduleUpdate, NotifyEVChargingNeeds), and pass the others it runs. The default
+run covers rejects-negative-limits, discharges-wrong-sign and ignores-idle; the rest is slow.
+Unit tests of the judging functions (``testbench.procedures.v2x``) come first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import labgen
+import numpy as np
+import pytest
+from labgen import ChargerEntry, write_lab
+
+from testbench.lab.faults import CHARGER_FAULTS, V2X_FAULTS
+from testbench.procedures import v2x
+from testbench.schedule import CompositePeriod
+
+REPO = Path(__file__).resolve().parents[2]
+SUITE = str(REPO / "suites" / "v2x")
+EV = "ev-van"
+STATUS, METER, WIRE = "expected 'Accepted'", "meter:", "composite schedule"
+DELAY, PULL, NEEDS = "randomizedDelay:", "PullDynamicScheduleUpdate", "NotifyEVChargingNeeds"
+CHECKS = (STATUS, METER, WIRE, DELAY, PULL, NEEDS)
+# fault -> {test: checks that must catch it there}; a selected test not listed must pass
+EXPECTED: dict[str, dict[str, set[str]]] = {
+    "rejects-negative-limits": {"test_negative_limit_discharges": {STATUS}},
+    "discharges-wrong-sign": {"test_negative_limit_discharges": {METER},
+                              "test_operation_mode_change": {METER},
+                              "test_central_setpoint_push": {METER}},
+    "ignores-idle": {"test_idle_operation_mode": {METER}},
+    "ignores-randomized-delay": {"test_randomized_delay_tx_profile": {DELAY}},
+    "ignores-limit-at-soc": {"test_limit_at_soc": {METER}},
+    "never-pulls-dynamic-schedule": {"test_central_setpoint_pull": {PULL}},
+    "charging-needs-without-v2x": {"test_charging_needs_accepted": {NEEDS}},
+}
+BIDI = {"bidirectional": True, "iso15118": ["-2", "-20"]}
+labgen.EVS.setdefault(EV, {"make": "Hauler", "model": "eVan V2G", "software": "5.0.1", "phases": 3,
+                               "min_current_a": 8.0, "max_current_a": 32.0, "battery_kwh": 90.0,
+                               "initial_soc_pct": 40.0, "iso15118": ["-2", "-20"],
+                               "bidirectional": True})
+
+
+def test_v2x_faults_are_in_the_catalogue() -> None:
+    assert set(EXPECTED) == set(V2X_FAULTS) <= set(CHARGER_FAULTS)
+
+
+# ----------------------------------------------------------------------------- judging
+def _bands(t: np.ndarray, change_s: float, before: v2x.Band, after: v2x.Band) -> list:
+    return [before if x < change_s else after for x in t]
+
+
+def test_band_of_each_operation_mode() -> None:
+    kw = {"ev_min_discharge_w": 5520.0, "accuracy_w": 100.0}
+    idle = v2x.band_of(CompositePeriod(0, 22080.0, operation_mode="Idle"), **kw)
+    assert (idle.low_w, idle.high_w) == (-100.0, 100.0)
+    setpoint = v2x.band_of(CompositePeriod(0, 22080.0, setpoint=-6900.0,
+                                           operation_mode="CentralSetpoint"), **kw)
+    assert setpoint.contains(-6900.0) and not setpoint.contains(6900.0)
+    assert setpoint.low_w == pytest.approx(-6900 - 100 - 345)
+    negative = v2x.band_of(CompositePeriod(0, -8280.0), **kw)
+    assert (negative.low_w, negative.high_w) == (-8380.0, -5420.0)
+    charging = v2x.band_of(CompositePeriod(0, 6900.0), **kw)
+    assert charging.contains(0.0) and not charging.contains(-1000.0)
+    capped = v2x.band_of(CompositePeriod(0, 22080.0), soc_limit_w=6900.0, **kw)
+    assert capped.high_w == 7000.0
+
+
+def test_follow_power_allows_the_response_time_then_judges() -> None:
+    t = np.arange(0.0, 60.0, 0.5)
+    before = v2x.Band(-100.0, 7000.0, "charge")
+    after = v2x.Band(-7100.0, -6500.0, "setpoint")
+    bands = _bands(t, 20.0, before, after)
+    follows = np.where(t < 25.0, 6900.0, -6900.0)  # 5 s to follow: inside 10 s
+    problems, follow = v2x.follow_power(t, follows, bands, response_s=10.0, judge_from_s=0.0)
+    assert problems == [] and follow.judged > 0
+    assert follow.settles[1].settle_s == pytest.approx(5.0)
+    wrong_sign = np.where(t < 20.0, 6900.0, 6900.0)
+    problems, follow = v2x.follow_power(t, wrong_sign, bands, response_s=10.0,
+                                        judge_from_s=0.0)
+    assert problems and "meter:" in problems[0] and follow.worst_w == pytest.approx(13400.0)
+    late = np.where(t < 35.0, 6900.0, -6900.0)  # 15 s: too late without a delay ...
+    assert v2x.follow_power(t, late, bands, response_s=10.0, judge_from_s=0.0)[0]
+    # ... in time with a randomizedDelay of 10 s
+    assert v2x.follow_power(t, late, bands, response_s=10.0, delay_s=10.0,
+                            judge_from_s=0.0)[0] == []
+
+
+def test_randomized_delay_judgement() -> None:
+    t = np.arange(0.0, 100.0, 0.5)
+    p = np.where(t < 12.0, 20000.0, np.where(t < 50.0, 6900.0, np.where(t < 71.0, 13800.0,
+                                                                         6900.0)))
+    seen = v2x.reach_delays(t, p, [(10.0, 6900.0), (40.0, 13800.0), (70.0, 6900.0)], 500.0)
+    assert seen == [2.0, 10.0, 1.0]
+    assert v2x.randomized_delay_problems(seen, 30.0) == []
+    assert "all 3 changes" in v2x.randomized_delay_problems([0.5, 1.0, 0.7], 30.0)[0]
+    assert "later than the bound" in v2x.randomized_delay_problems([5.0, 45.0], 30.0)[0]
+
+
+def test_charging_needs_check() -> None:
+    limits = v2x.ChargingNeedsLimits(22000.0, 22000.0)
+    good = {"evseId": 1, "chargingNeeds": {
+        "requestedEnergyTransfer": "AC_BPT",
+        "v2xChargingParameters": {"maxChargePower": 22000.0, "maxDischargePower": 11000.0,
+                                  "minChargePower": 5520.0, "minDischargePower": 5520.0,
+                                  "evMinV2XEnergyRequest": -18000.0,
+                                  "evMaxV2XEnergyRequest": 54000.0}}}
+    assert v2x.charging_needs_problems(good, limits) == []
+    bad = {"evseId": 1, "chargingNeeds": {"requestedEnergyTransfer": "AC_three_phase"}}
+    problems = v2x.charging_needs_problems(bad, limits)
+    assert any("BPT" in p for p in problems) and any("no v2xChargingParameters" in p
+                                                     for p in problems)
+    params = dict(good["chargingNeeds"]["v2xChargingParameters"], maxDischargePower=50000.0)
+    too_much = {"evseId": 1,
+                "chargingNeeds": dict(good["chargingNeeds"], v2xChargingParameters=params)}
+    assert "maxDischargePower" in v2x.charging_needs_problems(too_much, limits)[0]
+
+
+def test_soc_crossing_from_measured_power() -> None:
+    t = np.arange(0.0, 400.0, 1.0)
+    p = np.full_like(t, 9000.0)  # 9 kW into 90 kWh: 1 % (900 Wh) in 360 s at efficiency 1
+    at = v2x.soc_crossing_s(t, p, initial_soc_pct=40.0, battery_kwh=90.0, soc_pct=41.0,
+                            efficiency=1.0)
+    assert at == pytest.approx(360.0, abs=1.0)
+    assert v2x.soc_crossing_s(t, p, initial_soc_pct=40.0, battery_kwh=90.0, soc_pct=41.0,
+                              efficiency=0.85) is None
+
+
+# ----------------------------------------------------------------------------- the suite
+def _lab(tmp_path: Path, faults: list[str]) -> tuple[Path, list[ChargerEntry]]:
+    chargers = [ChargerEntry("ok-21", "2.1", extra=BIDI)]
+    chargers += [ChargerEntry(f"{fault[:14]}-21", "2.1", (fault,), extra=BIDI)
+                 for fault in faults]
+    lab = write_lab(tmp_path / "lab.toml", chargers, [EV], time_scale=20.0,
+                    analyzers={c.id: "yokogawa-wt" for c in chargers})
+    return lab, chargers
+
+
+def _judge(records: dict, entry: ChargerEntry, tests: tuple[str, ...]) -> list[str]:
+    expected = EXPECTED[entry.faults[0]] if entry.faults else {}
+    problems = []
+    for test in tests:
+        record = records.get((entry.id, EV, test))
+        if record is None:
+            problems.append(f"{entry.id} {test}: no result")
+            continue
+        message = record.get("message") or ""
+        wanted = expected.get(test, set())
+        caught = {check for check in CHECKS if check in message}
+        verdict = "failed" if wanted else "passed"
+        if record["verdict"] != verdict or caught != wanted:
+            problems.append(f"{entry.id} {test}: {record['verdict']} (expected {verdict}, "
+                            f"checks {sorted(wanted)}, saw {sorted(caught)}): {message}")
+    return problems
+
+
+def test_each_v2x_check_catches_its_fault(tmp_path: Path, testbench_cli) -> None:
+    """Negative limits and Idle: rejects-negative-limits, discharges-wrong-sign and
+    ignores-idle are caught by their checks, the conformant charger passes both."""
+    tests = ("test_negative_limit_discharges", "test_idle_operation_mode")
+    lab, chargers = _lab(tmp_path, ["rejects-negative-limits", "discharges-wrong-sign",
+                                    "ignores-idle"])
+    result = testbench_cli("run", "--lab", str(lab), "--unattended", SUITE, "--",
+                           "-k", "negative_limit or idle_operation", timeout_s=300)
+    records = result.verdicts()
+    assert len(records) == len(chargers) * len(tests), sorted(records)
+    problems = [p for entry in chargers for p in _judge(records, entry, tests)]
+    assert not problems, "\n".join(problems) + "\n" + result.output[-2000:]
+    assert result.exit_code == 1, result.output[-2000:]
+    evidence = list((tmp_path / "reports" / "runs").glob("*/evidence/*/v2x-session.png"))
+    assert len(evidence) == 2 * len(chargers), evidence
+
+
+@pytest.mark.slow
+def test_remaining_v2x_faults_and_the_conformant_charger(tmp_path: Path, testbench_cli) -> None:
+    """Every other V2X fault fails its case by its check; the conformant charger passes
+    the whole suite."""
+    faults = ["discharges-wrong-sign", "ignores-randomized-delay", "ignores-limit-at-soc",
+              "never-pulls-dynamic-schedule", "charging-needs-without-v2x"]
+    lab, chargers = _lab(tmp_path, faults)
+    problems: list[str] = []
+    for entry in chargers:
+        tests = tuple(EXPECTED[entry.faults[0]]) if entry.faults else ()
+        if entry.faults == ("discharges-wrong-sign",):
+            tests = ("test_operation_mode_change", "test_central_setpoint_push")
+        args = ["run", "--lab", str(lab), "--unattended", "--charger", entry.id, SUITE]
+        if tests:
+            args += ["--", "-k", " or ".join(tests)]
+        result = testbench_cli(*args, timeout_s=600)
+        records = {k: v for k, v in result.verdicts().items() if k[0] == entry.id}
+        if not tests:
+            bad = [f"{k[2]}: {r['verdict']}: {r.get('message')}" for k, r in records.items()
+                   if r["verdict"] != "passed"]
+            problems += [f"{entry.id} {b}" for b in bad]
+            if len(records) < 9 or result.exit_code != 0:
+                problems.append(f"{entry.id}: {len(records)} results, exit "
+                                f"{result.exit_code}\n{result.output[-1500:]}")
+        else:
+            problems += _judge(records, entry, tests)
+    assert not problems, "\n".join(problems)
