@@ -19,6 +19,7 @@ import allure
 import pytest
 
 from testbench.analysis import Series, save_evidence
+from testbench.plugin.plugin import EVIDENCE_KEY
 from testbench.procedures import pilot as cp
 from testbench.procedures import smart
 
@@ -34,10 +35,24 @@ class PilotWatch:
         self.folder = folder
         self.title = title
         self.figures: dict[str, Any] = {}
+        self.saved: list[Path] = []
+
+    def finish(self) -> None:
+        """Stop recording and keep the evidence (once; never raises)."""
+        cp.stop_quietly(self.recorder)
+        if self.saved:
+            return
+        try:
+            self.save()
+        except Exception as error:  # noqa: BLE001 - evidence must never hide the verdict
+            with contextlib.suppress(Exception):
+                self.folder.mkdir(parents=True, exist_ok=True)
+                (self.folder / "cp-evidence-error.txt").write_text(str(error) + "\n")
 
     def save(self) -> None:
         """Write and attach the CP timeline (CSV, PNG, text) and the figures (JSON)."""
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.saved = [self.folder / "cp-timeline.txt", self.folder / "cp-figures.json"]
         text = self.recorder.text()
         (self.folder / "cp-timeline.txt").write_text(text + "\n", encoding="utf-8")
         figures = json.dumps(self.figures, indent=2, default=str)
@@ -57,8 +72,17 @@ class PilotWatch:
         limits = [("allowed by duty", Series("allowed_a", "A", duty.t_lab_s,
                                              [float("nan") if a is None else a
                                               for a in allowed]))]
-        save_evidence(timeline, self.folder, "cp-timeline", plot=True, channels=channels,
-                      limits=limits, title=self.title)
+        self.saved += save_evidence(timeline, self.folder, "cp-timeline", plot=True,
+                                    channels=channels, limits=limits, title=self.title)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Keep the CP timeline while the test's own report is open (Allure shows it there)."""
+    yield
+    watch = getattr(item, "funcargs", {}).get("pilot")
+    if isinstance(watch, PilotWatch):
+        watch.finish()
 
 
 @pytest.fixture
@@ -80,11 +104,11 @@ def pilot(station: Any, charger: Any, clock: Any, bench: Any,
     try:
         yield watch
     finally:
-        cp.stop_quietly(recorder)
-        try:
-            watch.save()
-        except Exception as error:  # noqa: BLE001 - evidence must never hide the verdict
-            with contextlib.suppress(Exception):
-                (watch.folder / "cp-evidence-error.txt").write_text(str(error))
+        watch.finish()
+        run_dir = Path(bench.run_dir)
+        item = request.node
+        item.stash[EVIDENCE_KEY] = [*item.stash.get(EVIDENCE_KEY, []),
+                                    *(str(p.relative_to(run_dir)) for p in watch.saved
+                                      if p.exists())]
         with contextlib.suppress(Exception):
             charger.call("ClearChargingProfile", smart.clear_request(charger))
