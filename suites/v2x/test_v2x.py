@@ -165,16 +165,16 @@ def test_randomized_delay_tx_profile(session: V2xSession) -> None:
 @pytest.mark.testcase(v21=None)
 def test_negative_limit_discharges(session: V2xSession) -> None:
     """A negative limit (2.1's backwards-compatible discharge limit) of -12 A is Accepted
-    and discharges the EV at no more than 12 A and at least its minimum; +10 A at +40 s
+    and discharges the EV at no more than 12 A and at least its minimum; +10 A at +35 s
     charges again."""
     try:
         session.start()
         session.set(_tx_profile(session, 231, [v2x.period(0, limit=-12 * A),
-                                               v2x.period(40, limit=10 * A)]),
+                                               v2x.period(35, limit=10 * A)]),
                     "SetChargingProfile TxProfile with a negative limit")
         session.clock.sleep(2.0)
         session.check_composite()
-        _sleep_until(session, 75.0)
+        _sleep_until(session, 65.0)
     finally:
         session.finish()
 
@@ -268,17 +268,17 @@ def test_central_setpoint_pull(session: V2xSession, charger: Any) -> None:
 
 @pytest.mark.testcase(v21="TC_Q_125_CS")  # (verify)
 def test_idle_operation_mode(session: V2xSession) -> None:
-    """16 A, Idle from +30 s to +70 s (no power flow), then 16 A again (it resumes)."""
-    resume_s = 70.0
+    """16 A, Idle from +25 s to +55 s (no power flow), then 16 A again (it resumes)."""
+    resume_s = 55.0
     try:
         session.start()
         session.set(_tx_profile(session, 271, [v2x.period(0, limit=16 * A),
-                                               v2x.period(30, mode="Idle"),
+                                               v2x.period(25, mode="Idle"),
                                                v2x.period(int(resume_s), limit=16 * A)]),
                     "SetChargingProfile TxProfile with an Idle period")
         session.clock.sleep(2.0)
         session.check_composite()
-        _sleep_until(session, 105.0)
+        _sleep_until(session, 85.0)
     finally:
         def resumed(t: np.ndarray, p: np.ndarray) -> list[str]:
             assert session.tx_start_s is not None
