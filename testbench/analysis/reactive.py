@@ -46,8 +46,9 @@ def q_for_min_cos_phi(s_rated: float, cos_phi: float) -> float:
 
 
 def generator_q(series: Series) -> Series:
-    """Grid-side reactive power (+ import/absorbing) in generator convention (+ injecting)."""
-    return Series(f"{series.name} (generator)", series.unit, series.t_lab_s, -series.values)
+    """Grid-side reactive power (+ import/absorbing) in generator convention (+ injecting),
+    as the series ``reactive_gen_var``."""
+    return Series("reactive_gen_var", series.unit, series.t_lab_s, -series.values)
 
 
 def rocof_hz_per_s(frequency: Series, window_s: float) -> Series:

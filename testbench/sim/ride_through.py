@@ -43,9 +43,10 @@ class FaultyRelays:
     _uv_since_s: float | None = None
     _ov_since_s: float | None = None
     _freq: deque[tuple[float, float]] = field(default_factory=deque)
+    _last_s: float | None = None
 
     def reset(self) -> None:
-        self._uv_since_s = self._ov_since_s = None
+        self._uv_since_s = self._ov_since_s = self._last_s = None
         self._freq.clear()
 
     def check(self, t_s: float, node: GridNode) -> tuple[str, float] | None:
@@ -53,14 +54,18 @@ class FaultyRelays:
         if not node.on:
             self.reset()
             return None
+        # the node holds its state through a plant step: a value seen now was there since
+        # the previous check
+        since = self._last_s if self._last_s is not None else t_s
+        self._last_s = t_s
         nominal = node.nominal_voltage_v
         volts = [node.phase_voltage_v(n) / nominal for n in range(node.phases)]
         low, high = min(volts), max(volts)
-        self._uv_since_s = (self._uv_since_s if self._uv_since_s is not None else t_s) \
+        self._uv_since_s = (self._uv_since_s if self._uv_since_s is not None else since) \
             if low < UV_TRIP_PU else None
         if self._uv_since_s is not None and t_s - self._uv_since_s >= UV_TRIP_S - 1e-9:
             return "27<", low
-        self._ov_since_s = (self._ov_since_s if self._ov_since_s is not None else t_s) \
+        self._ov_since_s = (self._ov_since_s if self._ov_since_s is not None else since) \
             if high > OV_TRIP_PU else None
         if self._ov_since_s is not None and t_s - self._ov_since_s >= OV_TRIP_S - 1e-9:
             return "59>>", high
