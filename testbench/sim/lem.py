@@ -130,7 +130,7 @@ class LemTwin(ModbusTwin):
         high = max(r.address + r.count for r in inputs)
         coils, discrete, holding, _ = device.simdata  # type: ignore[misc]
         input_data = [SimData(low, count=high - low, values=0, datatype=DataType.REGISTERS)]
-        return SimDevice(id=0, simdata=(coils, discrete, holding, input_data),
+        return SimDevice(id=0, simdata=(coils, discrete, holding, input_data),  # type: ignore[arg-type]
                          action=self._action)
 
     async def _action(self, function_code: int, start_address: int, address: int, count: int,
