@@ -1,19 +1,22 @@
 """The control-pilot checks catch the faults aimed at them and pass conformant devices.
 
-Two runs of the real `testbench run suites/iec61851` against one generated simulated lab
-(time scale 20, a power analyser on every charger):
+Two runs, side by side, of the real `testbench run suites/iec61851` on generated simulated
+labs (time scale 20, a power analyser on every charger):
 
 * charger faults, with a conformant EV: conformant 1.6 and 2.0.1 chargers pass all five
   cases; ``slow-contactor``, ``wrong-duty-cycle`` and ``ignores-state-e`` fail the cases
-  (and checks) meant for them and pass the others;
+  (and checks) meant for them (only those cases run for them);
 * EV faults, on a conformant 1.6 charger (sequence and duty-cycle cases): a basic AC EV
-  (single phase, no ISO 15118, 8 A minimum) passes; ``ignores-duty-cycle`` and
+  (single phase, no ISO 15118, 8 A minimum) passes, and so does one that takes 3 s to follow
+  a new duty cycle; ``ignores-duty-cycle`` and
   ``slow-to-follow-duty`` fail the EV-current check (not the duty check), and
   ``never-requests-energy`` fails the state sequence.
 """
 
 from __future__ import annotations
 
+import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import labgen
@@ -48,7 +51,7 @@ EV_EXPECTED: dict[str, dict[str, tuple[set[str], set[str]]]] = {
 EV_CASES = (SEQUENCE, DUTY_CASE)
 BASIC_EV = {"make": "Plain", "model": "Basic AC", "software": "1.0", "phases": 1,
             "min_current_a": 8.0, "max_current_a": 32.0, "battery_kwh": 40.0}
-EVS = {"ev-basic": (), "ev-nofollow": ("ignores-duty-cycle",),
+EVS = {"ev-basic": (), "ev-follows-in-3s": (), "ev-nofollow": ("ignores-duty-cycle",),
        "ev-slowfollow": ("slow-to-follow-duty",), "ev-lazy": ("never-requests-energy",)}
 CHARGERS = [ChargerEntry("ok-16", "1.6"), ChargerEntry("ok-201", "2.0.1"),
             ChargerEntry("slow-16", "1.6", ("slow-contactor",)),
@@ -88,24 +91,43 @@ def test_each_control_pilot_check_catches_its_fault(tmp_path: Path, testbench_cl
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     for ev_id in EVS:
         monkeypatch.setitem(labgen.EVS, ev_id, BASIC_EV)
-    lab = write_lab(tmp_path / "lab.toml", CHARGERS, ["ev-saloon", *EVS], time_scale=20.0,
-                    ev_faults={ev: list(faults) for ev, faults in EVS.items()},
-                    analyzers={c.id: "yokogawa-wt" for c in CHARGERS})
-    chargers = testbench_cli("run", "--lab", str(lab), "--unattended", "--ev", "ev-saloon",
-                             SUITE, timeout_s=400)
+    monkeypatch.setitem(labgen.EVS, "ev-follows-in-3s", {**BASIC_EV, "duty_follow_s": 3.0})
+    labs = {}
+    for part in ("chargers", "evs"):  # two labs (and report folders), run side by side
+        (tmp_path / part).mkdir()
+        labs[part] = write_lab(tmp_path / part / "lab.toml", CHARGERS, ["ev-saloon", *EVS],
+                               time_scale=20.0, name=f"iec61851-{part}",
+                               ev_faults={ev: list(faults) for ev, faults in EVS.items()},
+                               analyzers={c.id: "yokogawa-wt" for c in CHARGERS})
+    # the conformant chargers run every case; a faulty one the cases its fault is for
+    charger_cases = ("ok-16 or ok-201 or (slow-16 and (contactor or state_e or state_f)) "
+                     "or (duty-201 and duty_cycle) or (e-21 and (state_e or state_f))")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        charger_run = pool.submit(testbench_cli, "run", "--lab", str(labs["chargers"]),
+                                  "--unattended", "--ev", "ev-saloon", SUITE, "--",
+                                  "-k", charger_cases, timeout_s=400)
+        ev_run = pool.submit(testbench_cli, "run", "--lab", str(labs["evs"]), "--unattended",
+                             "--charger", "ok-16", *[a for ev in EVS for a in ("--ev", ev)],
+                             SUITE, "--", "-k", "sequence or duty_cycle", timeout_s=400)
+        chargers, evs = charger_run.result(), ev_run.result()
+
     verdicts = chargers.verdicts()
     problems = []
     for entry in CHARGERS:
         expected = CHARGER_EXPECTED[entry.faults[0]] if entry.faults else {}
-        problems += _judge(verdicts, entry.id, "ev-saloon", CASES, expected)
-    assert len(verdicts) == len(CHARGERS) * len(CASES), sorted(verdicts)
+        cases = tuple(expected) if entry.faults else CASES
+        problems += _judge(verdicts, entry.id, "ev-saloon", cases, expected)
+    runs = len(verdicts)
+    assert runs == 2 * len(CASES) + sum(map(len, CHARGER_EXPECTED.values())), sorted(verdicts)
     assert not problems, "\n".join(problems) + "\n" + chargers.output[-2000:]
-    timelines = list((tmp_path / "reports" / "runs").glob("*/evidence/*/cp-timeline.png"))
-    assert len(timelines) == len(CHARGERS) * len(CASES), timelines
+    reports = tmp_path / "chargers" / "reports"
+    timelines = list((reports / "runs").glob("*/evidence/*/cp-timeline.png"))
+    assert len(timelines) == runs, timelines
+    attached = [json.loads(p.read_text(encoding="utf-8")) for p in
+                (reports / "allure-results").glob("*-result.json")]
+    assert sum({"cp-timeline.png", "cp-timeline.csv", "cp-timeline.txt"}
+               <= {a["name"] for a in r.get("attachments", [])} for r in attached) == runs
 
-    evs = testbench_cli("run", "--lab", str(lab), "--unattended", "--charger", "ok-16",
-                        *[arg for ev in EVS for arg in ("--ev", ev)], SUITE, "--",
-                        "-k", "sequence or duty_cycle", timeout_s=400)
     verdicts = evs.verdicts()
     problems = []
     for ev_id, faults in EVS.items():
