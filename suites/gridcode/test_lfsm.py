@@ -73,7 +73,10 @@ def _lfsm(mode: str, point: s.OperatingPoint, station: Any, charger: Any, clock:
         s.check_operating_point(p0, point, rated)
         program = frequency_steps([f_n, f_test, f_n], dwell_s=[1.0, 4 * tr + 4.0, 4 * tr + 2.0],
                                   voltage_v=float(params.nominal.voltage_v))
-        recording, run = s.record_stimulus(analyzer, grid, clock, program)
+        recording, run = s.record_stimulus(
+            analyzer, grid, clock, program, s.TAIL_S,
+            rate_hz=s.sample_rate_hz(clock, s.RESPONSE_RATE_HZ),
+            update_interval_s=s.RESPONSE_UPDATE_INTERVAL_S)
     finally:
         s.finish(station, grid, params, charger)
 
@@ -115,6 +118,7 @@ def _lfsm(mode: str, point: s.OperatingPoint, station: Any, charger: Any, clock:
 
 @pytest.mark.requires("bidirectional", "grid_emulator", "power_analyzer")
 @pytest.mark.parametrize("point", LFSM_O_POINTS, ids=lambda p: p.id)
+@s.skips_unknown_parameters
 def test_lfsm_o(point, station, charger, clock, bench, request):
     """Over-frequency: the pair raises its import along the droop, in time."""
     _lfsm("lfsm_o", point, station, charger, clock, bench, request)
@@ -122,6 +126,7 @@ def test_lfsm_o(point, station, charger, clock, bench, request):
 
 @pytest.mark.requires("bidirectional", "grid_emulator", "power_analyzer")
 @pytest.mark.parametrize("point", LFSM_U_POINTS, ids=lambda p: p.id)
+@s.skips_unknown_parameters
 def test_lfsm_u(point, station, charger, clock, bench, request):
     """Under-frequency: the pair lowers its import along the droop (into feed-in), in time."""
     _lfsm("lfsm_u", point, station, charger, clock, bench, request)

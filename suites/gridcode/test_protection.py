@@ -46,6 +46,9 @@ MAINS_MIN_PU = 0.5
 """Below this the charger delivers nothing anyway: a trip there is not visible in power."""
 EDGE_HZ = 0.05
 WINDOW_HOLD_S = 20.0
+TRIP_PREFERRED_HZ = 20.0
+"""Trip timing is sampled at up to this rate (lab) when the time scale leaves room; the
+tolerance is built on ``s.RATE_HZ`` (the floor), so verdicts do not depend on the scale."""
 
 
 def _program(stage: Any, params: Any) -> tuple[Any, float, float]:
@@ -65,13 +68,20 @@ def _program(stage: Any, params: Any) -> tuple[Any, float, float]:
 
 @pytest.mark.requires("bidirectional", "grid_emulator", "power_analyzer")
 @pytest.mark.parametrize("code", list(CODES), ids=list(CODES.values()))
+@s.skips_unknown_parameters
 def test_interface_protection_trip(code, station, charger, clock, bench, request):
     """The pair stays connected just inside the setting and trips beyond it, in time."""
     params = s.params_of(station)
     value = params.protection.param(code)
-    if not value.known or not value.value.enabled:
+    note = f": {value.note}" if value.note else ""
+    if not value.known:
+        pytest.skip(f"not judged: parameter set {params.name!r} marks protection stage {code} "
+                    f"unknown (no threshold or trip time to test against{note}); fill it in "
+                    f"testbench/gridcode/parameter_sets/{params.name}.toml once the DSO's "
+                    "value is known")
+    if not value.value.enabled:
         pytest.skip(f"not applicable: parameter set {params.name!r} has no setting for {code} "
-                    f"({value.status}{': ' + value.note if value.note else ''})")
+                    f"(stage disabled, {value.status}{note})")
     stage = params.protection[code]
     if stage.quantity == "voltage" and stage.trips_below and (
             stage.threshold - BEYOND_PU < MAINS_MIN_PU):
@@ -89,12 +99,27 @@ def test_interface_protection_trip(code, station, charger, clock, bench, request
         s.set_operating_point(station, charger, clock, point)
         p0 = s.measured_power_w(analyzer, clock)
         s.check_operating_point(p0, point, rated)
-        recording, run = s.record_stimulus(analyzer, grid, clock, program)
+        recording, run = s.record_stimulus(
+            analyzer, grid, clock, program, s.TAIL_S,
+            rate_hz=s.sample_rate_hz(clock, s.RATE_HZ, preferred_hz=TRIP_PREFERRED_HZ))
         s.energise(grid, params)
-        clock.sleep(float(params.reconnection.observation_time_s) + 2.0)  # let it reconnect
+        # The unit may reconnect once nominal for the observation time: judge and save the
+        # evidence meanwhile, then wait for the rest of it (a lab-time deadline).
+        reconnected_lab_s = clock.now() + float(params.reconnection.observation_time_s) + 2.0
+        try:
+            judgements = _judge_trip(station, params, stage, code, recording, run, p0, inside,
+                                     beyond, bench, request)
+        finally:
+            clock.sleep(max(0.0, reconnected_lab_s - clock.now()))
     finally:
         s.finish(station, grid, params, charger)
+    s.verdict(judgements)
 
+
+def _judge_trip(station: Any, params: Any, stage: Any, code: str, recording: Any, run: Any,
+                p0: float, inside: float, beyond: float, bench: Any,
+                request: pytest.FixtureRequest) -> list[Any]:
+    """Trip value and trip time from the recording; evidence saved."""
     power = recording["power_w"]
     level = 0.5 * abs(p0)
     magnitude = Series("abs power", "W", power.t_lab_s, np.abs(power.values))
@@ -129,11 +154,12 @@ def test_interface_protection_trip(code, station, charger, clock, bench, request
             (f"setting {stage.threshold:g}", stage.threshold_v(float(params.nominal.voltage_v))
              if unit == "V" else stage.threshold, unit)],
            title, judgements)
-    s.verdict(judgements)
+    return judgements
 
 
 @pytest.mark.requires("bidirectional", "grid_emulator", "power_analyzer")
 @pytest.mark.parametrize("band", range(6), ids=lambda i: f"band{i}")
+@s.skips_unknown_parameters
 def test_frequency_window_stays_connected(band, station, charger, clock, bench, request):
     """At both edges of each frequency band of the set the pair stays connected."""
     params = s.params_of(station)
@@ -153,7 +179,10 @@ def test_frequency_window_stays_connected(band, station, charger, clock, bench, 
         s.start_session(station, charger, clock)
         p0 = s.measured_power_w(analyzer, clock)
         s.check_operating_point(p0, s.OperatingPoint(1.0), rated)
-        recording, run = s.record_stimulus(analyzer, grid, clock, program)
+        recording, run = s.record_stimulus(
+            analyzer, grid, clock, program, s.TAIL_S,
+            rate_hz=s.sample_rate_hz(clock, s.RESPONSE_RATE_HZ),
+            update_interval_s=s.RESPONSE_UPDATE_INTERVAL_S)
     finally:
         s.finish(station, grid, params, charger)
 
@@ -184,6 +213,7 @@ RAMP_REL_TOL = 0.1
 
 
 @pytest.mark.requires("bidirectional", "grid_emulator", "power_analyzer")
+@s.skips_unknown_parameters
 def test_reconnection_after_trip(station, charger, clock, bench, request):
     """After a protection trip the unit waits the observation time, then ramps at most at
     the set's rate."""
@@ -207,7 +237,10 @@ def test_reconnection_after_trip(station, charger, clock, bench, request):
         s.start_session(station, charger, clock)
         p0 = s.measured_power_w(analyzer, clock)
         s.check_operating_point(p0, s.OperatingPoint(1.0), rated)
-        recording, run = s.record_stimulus(analyzer, grid, clock, program)
+        recording, run = s.record_stimulus(
+            analyzer, grid, clock, program, s.TAIL_S,
+            rate_hz=s.sample_rate_hz(clock, s.RESPONSE_RATE_HZ),
+            update_interval_s=s.RESPONSE_UPDATE_INTERVAL_S)
     finally:
         s.finish(station, grid, params, charger)
 
@@ -215,10 +248,12 @@ def test_reconnection_after_trip(station, charger, clock, bench, request):
     magnitude = Series("abs power", "W", power.t_lab_s, np.abs(power.values))
     t_beyond = s.measured_step_s(recording, "frequency_hz", f_n, beyond)
     t_restore = s.measured_step_s(recording, "frequency_hz", beyond, f_n, t_beyond)
-    t_on = crossing_time(magnitude, RECONNECTED_W, t_restore + 1.0 / s.RATE_HZ, "rising")
+    t_on = crossing_time(magnitude, RECONNECTED_W, t_restore + 1.0 / s.RESPONSE_RATE_HZ,
+                         "rising")
     mra = MRA()
     observation = float(rec.observation_time_s)
-    tol = 1.5 * mra.time_s(observation) + 2.0 / s.RATE_HZ
+    tol = (1.5 * mra.time_s(observation) + 2.0 / s.RESPONSE_RATE_HZ
+           + 2 * s.RESPONSE_UPDATE_INTERVAL_S)
     judgements = [judge_value(float("inf") if t_on is None else t_on - t_restore,
                               low=observation - tol,
                               what=f"time from nominal frequency back to reconnection "
