@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import ipaddress
+import itertools
 import json
 import os
 import random
@@ -128,6 +129,7 @@ def install_hooks(rec: Recorder) -> None:
                       codec_ms=round((time.monotonic() - t_mono) * 1000, 2),
                       error=f"{type(exc).__name__}: {exc}", t_wall_s=t_wall, t_mono_s=t_mono)
             raise
+        LAST_RX["message"] = decoded
         rec.write("message", direction="rx", name=str(decoded), namespace=ns,
                   doc=_as_doc(decoded), exi=bytes(exi_message).hex().upper(),
                   frame_bytes=size, codec_ms=round((time.monotonic() - t_mono) * 1000, 2),
@@ -166,6 +168,19 @@ def install_hooks(rec: Recorder) -> None:
         rec.event("session_closed")
 
     cs.V2GCommunicationSession.stop = recorded_stop
+
+    close_delay_scale = float(SPEC.get("close_delay_scale") or 1.0)
+    if close_delay_scale != 1.0:
+        # the package waits 2 s + 3 s before closing TCP on stop (its only sleeps there)
+        class _ScaledSleep:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(asyncio, name)
+
+            @staticmethod
+            async def sleep(delay: float, *args: Any, **kwargs: Any) -> Any:
+                return await asyncio.sleep(delay * close_delay_scale, *args, **kwargs)
+
+        cs.asyncio = _ScaledSleep()
 
     create_next_message = st.State.create_next_message
 
@@ -227,6 +242,27 @@ def install_evcc_hooks(rec: Recorder) -> None:
 
     handler.restart_sdp = exiting_restart_sdp
 
+    # the moment the charger closes the TCP connection (seen even while the EV is not
+    # reading, e.g. stalled on purpose): wire evidence for the SECC's timeouts
+    protocol = asyncio.StreamReaderProtocol
+    eof_received, connection_lost = protocol.eof_received, protocol.connection_lost
+    seen: set[int] = set()
+
+    def recorded_eof(self: Any) -> Any:
+        if id(self) not in seen:
+            seen.add(id(self))
+            rec.event("peer_closed", how="eof")
+        return eof_received(self)
+
+    def recorded_lost(self: Any, exc: Any) -> Any:
+        if id(self) not in seen:
+            seen.add(id(self))
+            rec.event("peer_closed", how="lost", error=str(exc) if exc else None)
+        return connection_lost(self, exc)
+
+    protocol.eof_received = recorded_eof
+    protocol.connection_lost = recorded_lost
+
 
 # ----------------------------------------------------------------------------- numbers
 def pv(value: float, unit: Any, cls: Any) -> Any:
@@ -261,6 +297,73 @@ def in_given_order(given: Any, members: list[Any]) -> list[Any]:
     return sorted(members, key=lambda m: position.get(m.name, len(order)))
 
 
+# ----------------------------------------------------------------------------- charger bridge
+class Bridge:
+    """Client of the charger's bridge: the hosting charger's own control logic (OCPP side).
+
+    JSON lines over a Unix socket (a filesystem path, so it reaches the charger from inside
+    the SECC's network namespace): one request ``{"op": ..., ...}``, one reply object.
+    Every exchange is recorded as a ``bridge`` event (evidence of what the SECC asked the
+    charger and what it was told); a failed exchange as ``bridge_error`` and ``None``.
+    """
+
+    def __init__(self, path: str, rec: Recorder, timeout_s: float = 10.0) -> None:
+        self.path = path
+        self.rec = rec
+        self.timeout_s = timeout_s
+        self._lock: asyncio.Lock | None = None
+        self._reader: Any = None
+        self._writer: Any = None
+
+    async def call(self, op: str, **data: Any) -> dict[str, Any] | None:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            try:
+                if self._writer is None:
+                    self._reader, self._writer = await asyncio.wait_for(
+                        asyncio.open_unix_connection(self.path), self.timeout_s)
+                line = json.dumps({"op": op, **data}, default=_json_default) + "\n"
+                self._writer.write(line.encode())
+                await self._writer.drain()
+                raw = await asyncio.wait_for(self._reader.readline(), self.timeout_s)
+                if not raw:
+                    raise ConnectionError("the charger closed the bridge")
+                reply = json.loads(raw)
+            except Exception as exc:  # noqa: BLE001 - the SECC decides what a failure means
+                self.rec.event("bridge_error", op=op, error=f"{type(exc).__name__}: {exc}")
+                self._writer = None
+                return None
+        self.rec.event("bridge", op=op, request=data, reply=reply)
+        return reply if isinstance(reply, dict) else None
+
+
+def _ev_needs(ctx: Any, protocol: str) -> dict[str, Any]:
+    """What the EV announced in charge-parameter discovery (the SECC's EV data context)."""
+    def plain(obj: Any) -> dict[str, Any]:
+        return {k: v for k, v in vars(obj).items() if v is not None} if obj is not None else {}
+
+    rated = getattr(ctx, "rated_limits", None)
+    mode = getattr(ctx, "selected_energy_mode", None)
+    service = getattr(ctx, "selected_energy_service", None)
+    return {
+        "protocol": protocol,
+        "energy_mode": getattr(mode, "value", mode),
+        "energy_service": getattr(service, "name", service),
+        "current_type": getattr(getattr(ctx, "current_type", None), "value", None),
+        "departure_time_s": ctx.departure_time,
+        "target_energy_request_wh": ctx.target_energy_request,
+        "max_energy_request_wh": ctx.max_energy_request,
+        "min_energy_request_wh": ctx.min_energy_request,
+        "max_v2x_energy_request_wh": ctx.max_v2x_energy_request,
+        "min_v2x_energy_request_wh": ctx.min_v2x_energy_request,
+        "target_soc_pct": ctx.target_soc, "present_soc_pct": ctx.present_soc,
+        "battery_capacity_wh": ctx.total_battery_capacity,
+        "ac": plain(getattr(rated, "ac_limits", None)),
+        "dc": plain(getattr(rated, "dc_limits", None)),
+    }
+
+
 # ----------------------------------------------------------------------------- SECC side
 def make_evse_controller(rec: Recorder) -> Any:
     """The package's simulated EVSE controller with the bench's charger parameters."""
@@ -285,8 +388,9 @@ def make_evse_controller(rec: Recorder) -> Any:
     )
 
     p: dict[str, Any] = SPEC.get("charger") or {}
-    schedule = sorted(p.get("schedule") or [], key=lambda e: e["start_s"])
-    discharge_schedule = sorted(p.get("discharge_schedule") or [], key=lambda e: e["start_s"])
+    fixed_schedule = _points(p, "schedule")
+    fixed_discharge = _points(p, "discharge_schedule")
+    bridge = Bridge(str(SPEC["bridge_path"]), rec) if SPEC.get("bridge_path") else None
 
     def entries_v20(points: list[dict[str, Any]], sign: float) -> list[Any]:
         out = []
@@ -306,6 +410,8 @@ def make_evse_controller(rec: Recorder) -> Any:
 
         async def is_authorized(self, *args: Any, **kwargs: Any) -> Any:
             result = await super().is_authorized(*args, **kwargs)
+            if bridge is not None:
+                return await self._authorized_by_charger(result, *args, **kwargs)
             verdict = str(p.get("authorization", "accepted")).lower()
             if verdict == "rejected":
                 # the response code goes into AuthorizationRes: FAILED of the session's
@@ -315,6 +421,82 @@ def make_evse_controller(rec: Recorder) -> Any:
                     authorization_status=AuthorizationStatus.REJECTED,
                     certificate_response_status=type(code).FAILED if code is not None else None)
             return result
+
+        async def _authorized_by_charger(self, result: Any, id_token: Any = None,
+                                         id_token_type: Any = None,
+                                         certificate_chain: Any = None,
+                                         hash_data: Any = None) -> Any:
+            """Ask the hosting charger (which asks its operator over OCPP)."""
+            assert bridge is not None
+            token_type = getattr(id_token_type, "value", id_token_type)
+            if id_token is None and token_type in (None, "external"):
+                pnc = _v20_contract_chain()  # -20 passes no token: read the request itself
+                if pnc is not None:
+                    id_token, token_type, hash_data = pnc
+            reply = await bridge.call("authorize", id_token=id_token, id_token_type=token_type,
+                                      hash_data=hash_data,
+                                      with_certificate=certificate_chain is not None,
+                                      protocol=_protocol_name(self))
+            status = str((reply or {}).get("status", "Rejected"))
+            code = result.certificate_response_status
+            if status == "Accepted":
+                return result
+            if status == "Ongoing":
+                return AuthorizationResponse(authorization_status=AuthorizationStatus.ONGOING,
+                                             certificate_response_status=code)
+            return AuthorizationResponse(
+                authorization_status=AuthorizationStatus.REJECTED,
+                certificate_response_status=type(code).FAILED if code is not None else None)
+
+        async def send_rated_limits(self) -> None:
+            await super().send_rated_limits()
+            protocol = _protocol_name(self) or ""
+            if bridge is not None and not protocol.startswith("ISO_15118_20"):
+                await bridge.call("charging_needs",
+                                  **_ev_needs(self.ev_data_context, protocol))
+
+        async def get_schedule_exchange_params(self, selected_energy_service: Any,
+                                               control_mode: Any,
+                                               schedule_exchange_req: Any) -> Any:
+            # -20: the EV's energy request and departure come with ScheduleExchangeReq, so
+            # the charger reports the EV's needs now (with its charge-parameter limits)
+            if bridge is not None:
+                needs = _ev_needs(self.ev_data_context, _protocol_name(self) or "ISO_15118_20")
+                service = getattr(selected_energy_service, "service", None)
+                needs["energy_service"] = getattr(service, "name", needs["energy_service"])
+                needs["control_mode"] = getattr(control_mode, "name", str(control_mode))
+                await bridge.call("charging_needs", **needs)
+            return await super().get_schedule_exchange_params(
+                selected_energy_service, control_mode, schedule_exchange_req)
+
+        async def _charger_schedule(self, departure_time_s: Any) -> dict[str, Any] | None:
+            if bridge is None:
+                return None
+            return await bridge.call("schedule", protocol=_protocol_name(self),
+                                     departure_time_s=departure_time_s)
+
+        async def get_ac_evse_status(self) -> Any:
+            status = await super().get_ac_evse_status()
+            if bridge is not None:
+                reply = await bridge.call("status", protocol=_protocol_name(self),
+                                          present_soc_pct=self.ev_data_context.present_soc)
+                if reply and reply.get("renegotiate"):
+                    status.evse_notification = type(status.evse_notification).RE_NEGOTIATION
+            return status
+
+        async def get_dc_evse_status(self) -> Any:
+            status = await super().get_dc_evse_status()
+            if bridge is not None:
+                reply = await bridge.call("status", protocol=_protocol_name(self),
+                                          present_soc_pct=self.ev_data_context.present_soc)
+                if reply and reply.get("renegotiate"):
+                    status.evse_notification = type(status.evse_notification).RE_NEGOTIATION
+            return status
+
+        async def session_ended(self, current_state: str, reason: str) -> Any:
+            if bridge is not None:
+                await bridge.call("session_end", state=str(current_state), reason=str(reason))
+            return await super().session_ended(current_state, reason)
 
         async def get_ac_charge_params_v2(self) -> Any:
             params = await super().get_ac_charge_params_v2()
@@ -367,6 +549,8 @@ def make_evse_controller(rec: Recorder) -> Any:
                                        departure_time: int = 0) -> Any:
             tuples = await super().get_sa_schedule_list(ev_data_context, is_free,
                                                         max_schedule_entries, departure_time)
+            reply = await self._charger_schedule(departure_time)
+            schedule = _points(reply, "schedule") if reply is not None else fixed_schedule
             if schedule and tuples:
                 horizon = departure_time or 86400
                 entries = []
@@ -386,6 +570,11 @@ def make_evse_controller(rec: Recorder) -> Any:
                                           schedule_exchange_req: Any) -> Any:
             params = await super().get_scheduled_se_params(selected_energy_service,
                                                            schedule_exchange_req)
+            reply = await self._charger_schedule(
+                getattr(schedule_exchange_req, "departure_time", None))
+            schedule = _points(reply, "schedule") if reply is not None else fixed_schedule
+            discharge_schedule = (_points(reply, "discharge_schedule") if reply is not None
+                                  else fixed_discharge)
             first = params.schedule_tuples[0]
             if schedule:
                 first.charging_schedule.power_schedule.schedule_entry_list = \
@@ -396,6 +585,40 @@ def make_evse_controller(rec: Recorder) -> Any:
             return params
 
     return BenchEVSEController()
+
+
+def _points(source: Any, key: str) -> list[dict[str, Any]]:
+    """``[{"start_s", "max_power_w"}]`` under ``key``, sorted by start."""
+    return sorted((source or {}).get(key) or [], key=lambda e: float(e["start_s"]))
+
+
+def _protocol_name(controller: Any) -> str | None:
+    protocol = controller.get_selected_protocol()
+    return getattr(protocol, "name", None)
+
+
+#: The last message the SECC decoded (set by the recording hook).
+LAST_RX: dict[str, Any] = {}
+
+
+def _v20_contract_chain() -> tuple[str, str, Any] | None:
+    """(eMAID, "eMAID", OCSP hash data) of an ISO 15118-20 Plug & Charge AuthorizationReq
+    just received (the package passes the controller no token for -20), else None."""
+    message = LAST_RX.get("message")
+    params = getattr(message, "pnc_params", None)
+    chain = getattr(params, "contract_cert_chain", None)
+    if chain is None:
+        return None
+    from iso15118.shared.security import derive_certificate_hash_data, get_cert_cn
+
+    certs = [chain.certificate, *chain.sub_certificates.certificates]
+    hash_data = []
+    try:
+        for cert, issuer in itertools.pairwise(certs):
+            hash_data.append(derive_certificate_hash_data(cert, issuer))
+    except Exception:  # noqa: BLE001 - no OCSP data: authorise by the eMAID alone
+        hash_data = []
+    return get_cert_cn(chain.certificate), "eMAID", hash_data or None
 
 
 _DC_V2_LIMITS = [

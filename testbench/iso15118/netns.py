@@ -144,13 +144,24 @@ def _register_atexit() -> None:
             _atexit_registered = True
 
 
-def create_link() -> V2GLink:
-    """Create a fresh veth link between two new namespaces (see the module docstring)."""
+def create_link(tag: str | None = None) -> V2GLink:
+    """Create a fresh veth link between two new namespaces (see the module docstring).
+
+    ``tag`` names the link (namespaces ``<tag>-secc`` and ``<tag>-evcc``) for a link others
+    must find by name (a simulated charger's SECC; the EV emulator is told the name in the
+    lab file); an existing link of that name is replaced. Default: a unique name.
+    """
     _register_atexit()
     remove_leftovers()
-    n = next(_counter)
-    tag = f"{PREFIX}-{os.getpid()}-{n}"
+    if tag is None:
+        tag = f"{PREFIX}-{os.getpid()}-{next(_counter)}"
+    elif not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,40}", tag):
+        raise BenchError(f"V2G link name {tag!r}: use 1-41 letters, digits, '.', '_' or '-'")
     link = V2GLink(tag=tag, secc_netns=f"{tag}-secc", evcc_netns=f"{tag}-evcc")
+    existing = list_namespaces()
+    for ns in (link.secc_netns, link.evcc_netns):
+        if ns in existing:
+            _delete_namespace(ns)
     with _lock:
         _live[tag] = link
     try:

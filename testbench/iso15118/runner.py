@@ -223,11 +223,15 @@ class Faults:
     timeout_scale: float = 1.0
     #: Replace the SECC's 60 s V2G_SECC_Sequence_Timeout (None = standard).
     sequence_timeout_s: float | None = None
+    #: Multiply the package's waits when a session stops (2 s data link, then 3 s to close
+    #: TCP): a simulated charger at a lab time scale keeps them in lab seconds.
+    close_delay_scale: float = 1.0
 
     def to_spec(self) -> dict[str, Any]:
         return {"response_delays_s": dict(self.response_delays_s),
                 "timeout_scale": self.timeout_scale,
-                "sequence_timeout_s": self.sequence_timeout_s}
+                "sequence_timeout_s": self.sequence_timeout_s,
+                "close_delay_scale": self.close_delay_scale}
 
 
 @dataclass(frozen=True)
@@ -245,6 +249,9 @@ class SeccSettings:
     log_level: str = "INFO"
     #: Seed of the package simulator's random choices (replayable sessions).
     seed: int = 0
+    #: Unix socket of the hosting charger's bridge (``testbench.sim.iso15118_secc``): when
+    #: set, authorisation, the EV's charging needs, schedules and status go to the charger.
+    bridge_path: str | None = None
 
     @property
     def needs_pki(self) -> bool:
@@ -461,7 +468,7 @@ def start_secc(settings: SeccSettings, workdir: Path, iface: str, *, netns: str 
     env = _package_env(install, iface, settings.log_level, pki_dir)
     env.update(settings.env())
     spec = {"charger": settings.charger.to_spec(), "seed": settings.seed,
-            **settings.faults.to_spec()}
+            "bridge_path": settings.bridge_path, **settings.faults.to_spec()}
     return _spawn(install, "secc", Path(workdir), iface, netns, env, spec)
 
 

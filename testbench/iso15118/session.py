@@ -176,11 +176,15 @@ class SessionResult:
     def errors(self) -> list[str]:
         """Failures seen on the link: undecodable messages, non-OK response codes, crashes."""
         out = []
+        recorded = {m.sender for m in self.messages if m.direction == "tx"}
         for m in self.messages:
             if m.error:
                 out.append(f"{m.role} could not decode a message: {m.error}")
             code = m.response_code
-            if m.direction == "tx" and code and not code.startswith(("OK", "WARNING")):
+            # each message once: as its sender recorded it, or as received when the sender
+            # has no records (a real device, or the EV emulator alone)
+            once = m.direction == "tx" or m.sender not in recorded
+            if once and code and not code.startswith(("OK", "WARNING")):
                 out.append(f"{m.sender} sent {m.name} with ResponseCode {code}")
         for e in self.events:
             if e.name in ("gave_up", "crashed"):

@@ -65,6 +65,7 @@ from testbench.sim.ev_side import (
 )
 from testbench.sim.evio_port import ConnectorIo
 from testbench.sim.grid_node import GridNode
+from testbench.sim.iso15118_secc import V2G_EV, SeccHost, build_secc, link_tag_of
 from testbench.sim.lem import build_lem, lem_problem
 from testbench.sim.measuring import POINTS, NoisyPoint, seed_for
 from testbench.sim.plant import Plant
@@ -82,6 +83,7 @@ EV_SIDE = ("cp-serial", "ccs-can", "chademo-ev")
 ENERGY_MANAGERS = ("modbus-lem",)
 MODBUS = ("cinergia-geel", "ea-psb-modbus", "modbus-relay") + ENERGY_MANAGERS
 TWINS = ANALYSERS + GRID_EMULATORS + DC_SOURCES + RELAY_BOXES + EV_SIDE + ENERGY_MANAGERS
+TWINS += V2G_EV
 """Drivers the simulated lab has a twin for (besides the station I/O box)."""
 
 STATION_IO_DRIVER = "sim-ev-emulator"
@@ -156,6 +158,12 @@ def instrument_address(inst: InstrumentSpec, lab: Lab) -> tuple[str, int]:
             raise SimSetupError(f"{_where(inst, lab)}: {error}; fix: use "
                                 "resource = \"127.0.0.1:<port>\" for a simulated Modbus "
                                 "instrument") from None
+    elif inst.driver in V2G_EV:  # the charger's SECC on the EV emulator's veth link
+        try:
+            link_tag_of(inst.resource)
+        except Exception as error:
+            raise SimSetupError(f"{_where(inst, lab)}: {error}") from None
+        return "127.0.0.1", 0
     elif inst.driver in EV_SIDE:
         serial = inst.driver == "cp-serial"
         match = (SERIAL_RESOURCE if serial else CAN_RESOURCE).match(inst.resource.strip())
@@ -253,7 +261,7 @@ def _check_options(inst: InstrumentSpec, lab: Lab, station: StationSpec) -> None
             f"{where}: a power analyser at station {station.id!r} with "
             f"{len(station.chargers)} chargers must say which it measures; fix: add "
             'charger = "<id>" (or options.point = "site" for the station\'s supply)')
-    if inst.driver in EV_SIDE:
+    if inst.driver in EV_SIDE + V2G_EV:
         _check_ev_side(inst, lab, station)
     if inst.driver in ENERGY_MANAGERS:
         problem = lem_problem(options, inst.charger, station.chargers)
@@ -354,6 +362,17 @@ def build(plan: HostPlan, plant: Plant,
     if driver in EV_SIDE:
         assert chargers is not None, "EV-side twins need the simulated chargers"
         return _build_ev_side(plan, chargers)
+    if driver in V2G_EV:
+        assert chargers is not None, "an SECC needs the simulated chargers"
+        charger = chargers[str(_charger_of(plan))]
+        conn = charger.connector(int(options.get("evse", 1)),  # type: ignore[call-overload]
+                                 int(options.get("connector", 1)))  # type: ignore[call-overload]
+        if conn is None:
+            raise SimSetupError(f"instrument {spec.name!r}: charger {charger.spec.id!r} has no "
+                                "such connector; fix options.evse / options.connector")
+        secc = build_secc(charger, conn, plan.resource, 1.0)
+        return Hosted(plan, secc, "v2g_secc", lambda: False, lambda: False,  # type: ignore[arg-type]
+                      secc.describe)
     if driver in ENERGY_MANAGERS:
         lem = build_lem(options, str(_charger_of(plan)), plant, chargers)
         return Hosted(plan, lem, "energy_manager", lambda: False, lambda: False, lem.describe)
@@ -453,7 +472,7 @@ def _energisable(plan: HostPlan, twin: ScpiTwin | ModbusTwin, kind: str,
 async def start(hosted: Hosted, clock: LabClock) -> int:
     """Listen on the plan's address, switch on its fault personality; the bound port."""
     plan, twin = hosted.plan, hosted.twin
-    if isinstance(twin, ScpiTwin):
+    if isinstance(twin, ScpiTwin | SeccHost):
         twin.time_scale = clock.scale
     try:
         port = await twin.start(plan.host, plan.port)
@@ -497,7 +516,7 @@ def apply_fault(twin: ScpiTwin | ModbusTwin | EvSide, fault: str) -> None:
 
 def resource_key(plan: HostPlan, port: int) -> str:
     """How the READY line names a twin (a port-0 resource by the port it got)."""
-    if plan.port != 0:
+    if plan.port != 0 or plan.driver in V2G_EV:
         return plan.resource
     if plan.driver in MODBUS:
         return f"{plan.host}:{port}"

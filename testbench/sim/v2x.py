@@ -111,6 +111,9 @@ class Charger2x(SimCharger):
         if full:
             values += [sample(conn.meter.power_w, "Power.Active.Import", "W"),
                        sample(conn.meter.current_a, "Current.Import", "A")]
+            soc = getattr(conn, "v2g_soc_pct", None)  # told by the EV over ISO 15118
+            if soc is not None and conn.plugged:
+                values.append(sample(soc, "SoC", "Percent"))
         return {"timestamp": self.clock.iso_now(), "sampledValue": values}
 
     def _token(self, tx: Transaction) -> dict[str, Any]:
@@ -149,7 +152,8 @@ class Charger2x(SimCharger):
         self._event(conn, tx, "Started", trigger, info=info,
                     meter=self.meter_value(conn, "Transaction.Begin", full=False),
                     id_token=self._token(tx), evse=True, on_result=answered)
-        v2x_of(self).transaction_started(conn)  # 2.1 V2X hook: NotifyEVChargingNeeds
+        if not getattr(conn, "v2g_hosted", False):  # an SECC reports the EV's own needs
+            v2x_of(self).transaction_started(conn)  # 2.1 V2X hook: NotifyEVChargingNeeds
 
     def send_ended(self, conn: Connector, tx: Transaction, reason: str, trigger: str,
                    meter_stop_wh: float, id_token: str | None) -> None:
