@@ -97,9 +97,9 @@ def _soc_bands(t: np.ndarray, p: np.ndarray, session: V2xSession, soc: float,
                                         battery_kwh=ev.battery_kwh, soc_pct=soc, efficiency=eff)
                 for eff in (1.0, v2x.MIN_EFFICIENCY)}
     session.figures["soc_crossing_lab_s"] = {
-        "earliest": None if crossing[1.0] is None else round(crossing[1.0] - start, 1),
-        "latest": None if crossing[v2x.MIN_EFFICIENCY] is None
-        else round(crossing[v2x.MIN_EFFICIENCY] - start, 1)}
+        name: None if at is None else round(at - start, 1)
+        for name, at in (("earliest", crossing[1.0]),
+                         ("latest", crossing[v2x.MIN_EFFICIENCY]))}
     line = session.timeline(min(float(t[0]), start), float(t[-1]) + 1.0)
     accuracy = session.accuracy_w()
     below = np.nonzero(since & (p <= soc_limit_w + accuracy) & (t >= start + smart.RESPONSE_S))[0]

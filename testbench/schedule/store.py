@@ -126,7 +126,8 @@ class ProfileSet:
         if changes.get("discharge_limit", 0.0) > 0:
             raise ProfileError("scheduleUpdate.dischargeLimit", "is positive",
                                "discharge limits are 0 or negative")
-        schedules = tuple(replace(s, periods=tuple(replace(p, **changes) for p in s.periods))
+        schedules = tuple(replace(s, periods=tuple(replace(p, **changes)  # type: ignore[arg-type]
+                                                   for p in s.periods))
                           for s in item.profile.schedules)
         new = replace(item, profile=replace(item.profile, schedules=schedules))
         self._items = [new if i is item else i for i in self._items]

@@ -183,22 +183,22 @@ class V2xControl:
         flip = self.sim.has("discharges-wrong-sign")
         setpoint = amps(period.get("setpoint"))
         if mode in SETPOINT_MODES and setpoint is not None:
-            target = setpoint if cap is None or cap < 0 else min(setpoint, cap)
+            target: float = setpoint if cap is None or cap < 0 else min(setpoint, cap)
             floor = amps(period.get("discharge_limit"))
             if floor is not None:
                 target = max(target, floor)
             return -target if flip else target
-        target = cap
+        limited = cap
         at_soc = schedule.get("limit_at_soc")
         battery = conn.stage.battery
         if at_soc and battery is not None and battery.soc_pct >= float(at_soc["soc"]) \
                 and not self.sim.has("ignores-limit-at-soc"):
             capped = amps(at_soc["limit"])
             if capped is not None:
-                target = capped if target is None else min(target, capped)
-        if flip and target is not None and target < 0:
-            target = -target
-        return target
+                limited = capped if limited is None else min(limited, capped)
+        if flip and limited is not None and limited < 0:
+            limited = -limited
+        return limited
 
     def _delayed(self, conn: Any, target: float | None, delay_s: float, now: float
                  ) -> float | None:

@@ -12,6 +12,7 @@ Unit tests of the judging functions (``testbench.procedures.v2x``) come first.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import labgen
 import numpy as np
@@ -105,7 +106,7 @@ def test_randomized_delay_judgement() -> None:
 
 def test_charging_needs_check() -> None:
     limits = v2x.ChargingNeedsLimits(22000.0, 22000.0)
-    good = {"evseId": 1, "chargingNeeds": {
+    good: dict[str, Any] = {"evseId": 1, "chargingNeeds": {
         "requestedEnergyTransfer": "AC_BPT",
         "v2xChargingParameters": {"maxChargePower": 22000.0, "maxDischargePower": 11000.0,
                                   "minChargePower": 5520.0, "minDischargePower": 5520.0,

@@ -150,7 +150,9 @@ def test_limit_at_soc_lowers_the_limit_above_that_state_of_charge() -> None:
         install(sim, tx_profile(sim, [period(0, limit=20.0)],
                                 limit_at_soc={"soc": 41, "limit": 9.0}))
         assert current(sim) == 20.0
-        sim.connectors[0].stage.battery.soc_pct = 41.5
+        battery = sim.connectors[0].stage.battery
+        assert battery is not None
+        battery.soc_pct = 41.5
         smart_of(sim).evaluate()
         assert current(sim) == 9.0
     scenario(body)
@@ -240,7 +242,9 @@ def test_fault_ignores_limit_at_soc() -> None:
     def body(sim: Charger2x, clock: StepClock) -> None:
         install(sim, tx_profile(sim, [period(0, limit=20.0)],
                                 limit_at_soc={"soc": 41, "limit": 9.0}))
-        sim.connectors[0].stage.battery.soc_pct = 45.0
+        battery = sim.connectors[0].stage.battery
+        assert battery is not None
+        battery.soc_pct = 45.0
         smart_of(sim).evaluate()
         assert current(sim) == 20.0
     scenario(body, ("ignores-limit-at-soc",))
