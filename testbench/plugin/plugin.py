@@ -78,6 +78,8 @@ class BenchSession:
         self.current_station: str | None = None
         self.session: pytest.Session | None = None
         self.journal_error: str | None = None
+        self.running: pytest.Item | None = None  # the bench test in progress (not yet journaled)
+        self.interrupted_test: str | None = None
         self.live: Any = None
         self.live_started = False
         self.bench_items = 0
@@ -220,6 +222,7 @@ class BenchSession:
         pairing = _pairing_of(item)
         if pairing is None:
             return
+        self.running = item
         self.current_station = pairing.station
         if self.runtime is not None:
             try:
@@ -297,6 +300,8 @@ class BenchSession:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "teardown" or self.is_xdist_worker:
             return
+        if self.running is not None and self.running.nodeid == report.nodeid:
+            self.running = None
         for name, value in report.user_properties:
             if name == RESULT_PROPERTY:
                 record = ResultRecord.from_json(value)
@@ -304,6 +309,15 @@ class BenchSession:
                     return
                 if self.live is not None:
                     self.live.on_result(record)
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        """Ctrl-C / SIGTERM mid-test: the journal's end line names the test in progress (it
+        has no verdict; ``--resume`` runs it again)."""
+        item, self.running = self.running, None
+        if item is None or self.is_xdist_worker:
+            return
+        pairing = _pairing_of(item)
+        self.interrupted_test = plain_nodeid(item.nodeid, pairing.station if pairing else "")
 
     def _record(self, record: ResultRecord) -> bool:
         """Write a verdict to the journal; on a write failure (disk full, ...) say so, keep
@@ -386,6 +400,8 @@ class BenchSession:
         summary: dict[str, Any] = {"exitstatus": int(exitstatus),
                                    "interrupted": session.shouldstop is not False
                                    or int(exitstatus) == 2}
+        if self.interrupted_test is not None:
+            summary["interrupted_test"] = self.interrupted_test
         if self.journal_error is not None:
             summary["status"] = "aborted"
             summary["reason"] = self.journal_error

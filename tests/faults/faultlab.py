@@ -42,16 +42,19 @@ def journal_integrity(journal: Path, started: set[str] | None = None) -> dict[st
     return by_name
 
 
-def real_lab_with_grid(folder: Path, watchdog_s: float) -> tuple[Path, int, int]:
+def real_lab_with_grid(folder: Path, watchdog_s: float | None,
+                       output_dir: Path | None = None) -> tuple[Path, int, int]:
     """A real-mode lab (fixed central-system port) with a station I/O box and a Chroma grid
-    emulator whose watchdog trips after ``watchdog_s`` wall s. (lab, csms port, grid port)."""
+    emulator whose watchdog trips after ``watchdog_s`` wall s (None: no watchdog), output in
+    ``output_dir`` (default ``folder/reports``). (lab, csms port, grid port)."""
     csms, box, grid = free_port(), free_port(), free_port()
+    options = "" if watchdog_s is None else f"options = {{ watchdog_s = {watchdog_s} }}"
     text = f"""
 [lab]
 name = "watchdog-lab"
 mode = "real"
 time_scale = 1.0
-output_dir = "{folder / 'reports'}"
+output_dir = "{output_dir or folder / 'reports'}"
 operator_timeout_s = 5
 
 [csms]
@@ -93,7 +96,7 @@ evs = ["ev-saloon"]
   driver = "chroma-61800"
   resource = "TCPIP::127.0.0.1::{grid}::SOCKET"
   charger = "wd-201"
-  options = {{ watchdog_s = {watchdog_s} }}
+  {options}
 """
     path = folder / "lab.toml"
     path.write_text(text, encoding="utf-8")
