@@ -138,7 +138,9 @@ def test_schedule_and_operator_checks_catch_smart_charging_faults(tmp_path: Path
     expected = {(c, t): "passed" for c in ("ok-16", "ok-21") for t in (brp, op, lem)}
     expected.update({("over-16", brp): "failed", ("over-16", op): "failed",
                      ("over-16", lem): "passed", ("late-201", brp): "failed",
-                     ("late-201", lem): "passed", ("ok-16", op): "passed"})
+                     ("ok-16", op): "passed"})
+    # late-201's other cases start while it still applies the previous case's limit (it
+    # clears profiles late too): they may be skipped as not challenging the site.
     problems = judge(result, expected)
     assert not problems, "\n".join(problems) + "\n" + result.output[-2000:]
     message = result.verdicts()[("over-16", EV, brp)]["message"]
