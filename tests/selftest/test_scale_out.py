@@ -130,3 +130,47 @@ def test_overlap_detector_and_station_of(tmp_path: Path) -> None:
     assert station_of("s/t.py::test_x[bay-10:ev-city@w22b-TxProfile]", pairings) == "bay-10"
     assert station_of("s/t.py::test_y", pairings) is None
     assert plain_nodeid("t.py::x[bay-1:e@c]@bay-1", "bay-1") == "t.py::x[bay-1:e@c]"
+
+
+@pytest.mark.slow
+def test_two_runners_merge_into_one_matrix_without_loss_or_duplication(tmp_path: Path) -> None:
+    """Two runners (hosts) each run one station of the lab; their journals and
+    allure-results merge: one store, one matrix, every result once."""
+    journals: list[Path] = []
+    allure: list[Path] = []
+    for runner, station in (("runner-a", "bay-1"), ("runner-b", "bay-2")):
+        folder = tmp_path / runner
+        folder.mkdir()
+        proc, run_dir = _run(_lab_copy(folder), "--station", station, "-k", "heartbeat or boot")
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        journals.append(run_dir / "journal.jsonl")
+        allure.append(folder / "reports" / "allure-results")
+    results = [[json.loads(x) for x in j.read_text().splitlines() if '"type":"result"' in x]
+               for j in journals]
+    assert {r["station"] for r in results[0]} == {"bay-1"}
+    assert {r["station"] for r in results[1]} == {"bay-2"}
+    store = tmp_path / "merged.db"
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "testbench.cli", *args], cwd=ROOT,
+                              capture_output=True, text=True, timeout=120, check=False,
+                              env={**os.environ, "COLUMNS": "200"})
+
+    first = cli("import", *map(str, journals), "--store", str(store))
+    assert first.returncode == 0, first.stdout + first.stderr
+    total = len(results[0]) + len(results[1])
+    assert f"{total} new" in first.stdout, first.stdout
+    again = cli("import", *map(str, journals), "--store", str(store))
+    assert "0 new" in again.stdout and f"{total} unchanged" in again.stdout, again.stdout
+    matrix = cli("matrix", "--store", str(store), "--json", str(tmp_path / "m.json"), "-q")
+    assert matrix.returncode == 0, matrix.stdout + matrix.stderr
+    cells = json.loads((tmp_path / "m.json").read_text())["cells"]
+    merged = {(c["ev"], c["charger"]): c["total"] for c in cells if c["total"]}
+    expected: dict[tuple[str, str], int] = {}
+    for record in results[0] + results[1]:
+        key = (record["ev"], record["charger"])
+        expected[key] = expected.get(key, 0) + 1
+    assert merged == expected
+    # allure-results of both runners merge by copying into one folder (uuid file names)
+    names = [{p.name for p in folder.glob("*-result.json")} for folder in allure]
+    assert names[0] and names[1] and not names[0] & names[1]
