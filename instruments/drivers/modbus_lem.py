@@ -258,7 +258,8 @@ class ModbusLem(LocalEnergyManager):
         self._write_raw(self.map.limit, self.map.limit.encode(limit_a, self._word_order))
 
     def read_current_limit_a(self) -> float | None:
-        """The limit the charger holds (None: no limit from the LEM)."""
+        """The limit the charger holds (None: the map's "no limit" value; maps without one
+        read back what :meth:`release` wrote)."""
         register = self.map.limit
         words = (self._mb.read_holding(register.address, register.count))
         if (self.map.no_limit_raw is not None and register.count == 1
