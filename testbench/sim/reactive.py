@@ -39,7 +39,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ocpp.routing import on
+from ocpp.routing import on  # type: ignore[import-untyped]
 
 from instruments.twins.ports import PhaseSample, PointSample
 from testbench.gridcode.params import Curve, GridCodeParameters
