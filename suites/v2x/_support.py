@@ -71,8 +71,9 @@ class V2xSession:
         return self.acquisition is not None
 
     # -- the session
-    def start(self) -> ocpp.TransactionStart:
-        """Plug in, ask for energy, start recording, remote start, wait for Charging."""
+    def start(self, charging: bool = True) -> ocpp.TransactionStart:
+        """Plug in, ask for energy, start recording, remote start, wait for Charging
+        (``charging`` False: only for the transaction, e.g. when it starts Idle)."""
         self.station.plug_in()
         self.station.request_energy()
         if self.station.has("power_analyzer"):
@@ -83,7 +84,8 @@ class V2xSession:
             "charger rejected the remote start"
         self.started = ocpp.expect_transaction_started(self.charger, WITHIN_S)
         self.tx_start_s = self.book.started(EVSE, self.started).start_s
-        ocpp.expect_charging(self.charger, WITHIN_S)
+        if charging:
+            ocpp.expect_charging(self.charger, WITHIN_S)
         return self.started
 
     def set(self, request: dict[str, Any], what: str, wanted: str = "Accepted") -> str:
@@ -183,11 +185,16 @@ class V2xSession:
             [np.nan if b is None or not math.isfinite(b.low_w) else b.low_w for b in bands]))
         high = Series("allowed_high_w", "W", t, np.array(
             [np.nan if b is None or not math.isfinite(b.high_w) else b.high_w for b in bands]))
+        judged_low = Series("judged_low_w", "W", t, np.array(
+            [np.nan if not math.isfinite(x) else x for x in follow.envelope_low_w]))
+        judged_high = Series("judged_high_w", "W", t, np.array(
+            [np.nan if not math.isfinite(x) else x for x in follow.envelope_high_w]))
         with contextlib.suppress(Exception):  # evidence must never hide the verdict
             save_evidence(recording, self.folder, "v2x-session", plot=True,
                           channels=["power_w"],
-                          limits=[("allowed low (schedule)", low),
-                                  ("allowed high (schedule)", high)],
+                          limits=[("schedule low", low), ("schedule high", high),
+                                  ("judged low (+ response, delay)", judged_low),
+                                  ("judged high (+ response, delay)", judged_high)],
                           title=f"{self.charger.id}: measured power vs schedule band")
 
 

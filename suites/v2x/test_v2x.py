@@ -266,6 +266,37 @@ def test_central_setpoint_pull(session: V2xSession, charger: Any) -> None:
         session.finish()
 
 
+@pytest.mark.testcase(v21="TC_Q_126_CS")  # (verify)
+def test_idle_from_transaction_start(session: V2xSession) -> None:
+    """A TxDefaultProfile Idle for the first 30 s: the transaction starts without power
+    flow, then charges at 16 A."""
+    resume_s = 30.0
+    try:
+        session.set(v2x.profile_request(evse_id=EVSE, profile_id=281, stack_level=0,
+                                        purpose="TxDefaultProfile",
+                                        periods=[v2x.period(0, mode="Idle"),
+                                                 v2x.period(int(resume_s), limit=16 * A)]),
+                    "SetChargingProfile TxDefaultProfile starting Idle")
+        session.start(charging=False)
+        session.clock.sleep(2.0)
+        session.check_composite()
+        _sleep_until(session, 60.0)
+    finally:
+        session.finish(extra=lambda t, p: _resumed(session, t, p, resume_s))
+
+
+def _resumed(session: V2xSession, t: np.ndarray, p: np.ndarray, resume_s: float) -> list[str]:
+    """Power flows again (at least the EV's minimum) after the Idle period."""
+    assert session.tx_start_s is not None
+    after = p[t >= session.tx_start_s + resume_s + smart.RESPONSE_S]
+    level = float(np.nanmedian(after)) if len(after) else float("nan")
+    session.figures["after_idle_median_w"] = round(level, 1)
+    if not level >= session.ev_min_w - session.accuracy_w():
+        return [(f"meter: power did not resume after the Idle period (median {level:.0f} W, "
+                f"the EV's minimum is {session.ev_min_w:.0f} W)")]
+    return []
+
+
 @pytest.mark.testcase(v21="TC_Q_125_CS")  # (verify)
 def test_idle_operation_mode(session: V2xSession) -> None:
     """16 A, Idle from +25 s to +55 s (no power flow), then 16 A again (it resumes)."""
@@ -280,16 +311,6 @@ def test_idle_operation_mode(session: V2xSession) -> None:
         session.check_composite()
         _sleep_until(session, 85.0)
     finally:
-        def resumed(t: np.ndarray, p: np.ndarray) -> list[str]:
-            assert session.tx_start_s is not None
-            after = p[t >= session.tx_start_s + resume_s + smart.RESPONSE_S]
-            level = float(np.nanmedian(after)) if len(after) else float("nan")
-            session.figures["after_idle_median_w"] = round(level, 1)
-            if not level >= session.ev_min_w - session.accuracy_w():
-                return [(f"meter: power did not resume after the Idle period (median "
-                        f"{level:.0f} W, the EV's minimum is {session.ev_min_w:.0f} W)")]
-            return []
-
-        session.finish(extra=resumed)
+        session.finish(extra=lambda t, p: _resumed(session, t, p, resume_s))
 
 

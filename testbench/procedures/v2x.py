@@ -222,6 +222,8 @@ class PowerFollow:
     first_outside_s: float | None
     settles: tuple[Settle, ...]
     t0_s: float = 0.0  # lab time of the first sample (figures count from it)
+    envelope_low_w: tuple[float, ...] = ()  # per sample: what the judge allowed (NaN: not
+    envelope_high_w: tuple[float, ...] = ()  # judged), for plots
 
     def figures(self) -> dict[str, Any]:
         return {"samples": self.samples, "judged": self.judged, "outside": self.outside,
@@ -251,6 +253,8 @@ def follow_power(t_lab_s: np.ndarray, power_w: np.ndarray, bands: Sequence[Band 
     judged = outside = 0
     worst, first = 0.0, None
     lo_index = 0
+    env_low = [math.nan] * len(t)
+    env_high = [math.nan] * len(t)
     for i in range(len(t)):
         if bands[i] is None or t[i] < start + response_s or math.isnan(p[i]):
             continue
@@ -262,6 +266,7 @@ def follow_power(t_lab_s: np.ndarray, power_w: np.ndarray, bands: Sequence[Band 
             if b is not None:
                 allowed = b if allowed is None else allowed.union(b)
         assert allowed is not None
+        env_low[i], env_high[i] = allowed.low_w, allowed.high_w
         judged += 1
         if not allowed.contains(float(p[i])):
             outside += 1
@@ -270,7 +275,7 @@ def follow_power(t_lab_s: np.ndarray, power_w: np.ndarray, bands: Sequence[Band 
             if first is None:
                 first = float(t[i] - t[0])
     follow = PowerFollow(len(t), judged, outside, worst, first, tuple(_settles(t, p, bands)),
-                         float(t[0]) if len(t) else 0.0)
+                         float(t[0]) if len(t) else 0.0, tuple(env_low), tuple(env_high))
     if not judged:
         return [("meter: no sample could be judged (recording shorter than the response time "
                 f"{window:g} s)")], follow
