@@ -20,6 +20,7 @@ import re
 import socket
 import time
 from pathlib import Path
+from typing import Self
 
 from testbench.errors import BenchError
 
@@ -56,7 +57,7 @@ class InstrumentLock:
         self.path = Path(lock_dir) / lock_file_name(resource)
         self.resource = resource
         self.name = name
-        self.holder = holder
+        self.holder = holder if holder.startswith("pid ") else holder_text(holder)
         self.log_path = log_path
         self._fd: int | None = None
 
@@ -112,7 +113,7 @@ class InstrumentLock:
         except OSError:
             pass  # evidence only; the lock itself holds
 
-    def __enter__(self) -> InstrumentLock:
+    def __enter__(self) -> Self:
         self.acquire()
         return self
 

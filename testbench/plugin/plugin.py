@@ -9,9 +9,9 @@ from __future__ import annotations
 import errno
 import os
 import signal
-import sys
 import socket
 import sqlite3
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,12 +20,12 @@ import pytest
 
 import testbench
 from testbench.errors import BenchError, LabConfigError
-from testbench.redact import redact_text
 from testbench.lab.loader import load_lab
 from testbench.lab.model import Lab, Pairing
 from testbench.plugin.locks import holder_text
 from testbench.plugin.scaleout import RUN_ID_INPUT, group_by_station, plain_nodeid, worker_lab
 from testbench.plugin.verdicts import PhaseOutcome, combine, describe, skip_reason
+from testbench.redact import redact_text
 from testbench.results.journal import Journal, ResultRecord, new_run_id
 
 BENCH_KEY = pytest.StashKey["BenchSession"]()
@@ -412,7 +412,8 @@ class BenchSession:
             try:
                 step()
             except (OSError, sqlite3.Error) as exc:
-                sys.stderr.write(f"testbench: cannot write {what}: {exc.strerror or exc}; "
+                reason = getattr(exc, "strerror", None) or exc
+                sys.stderr.write(f"testbench: cannot write {what}: {reason}; "
                                  f"the journal's verdict lines are kept\n")
                 if self.journal_error is None:
                     self.journal_error = f"cannot write {what}: {exc}"
@@ -424,10 +425,11 @@ class BenchSession:
         self.import_report = import_run(self.lab.output_dir, self.journal.path)
 
     def _write_reports(self, session: pytest.Session) -> None:
+        import json
+
         from testbench.reporting.allure_env import write_categories, write_environment
         from testbench.reporting.matrix_html import write_matrix_html
         from testbench.results.matrix import matrix_from_journals
-        import json
 
         lab = self.lab
         journals = [self.run_dir / "journal.jsonl"]

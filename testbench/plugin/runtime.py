@@ -15,7 +15,6 @@ from typing import Any
 from instruments.registry import get_driver
 from testbench.aio import BackgroundLoop
 from testbench.clock import LabClock
-from testbench.errors import BenchError
 from testbench.lab.model import InstrumentSpec, Lab, StationSpec
 from testbench.plugin.keepalive import KeepAlive, watchdog_s_of
 from testbench.plugin.locks import LOCK_LOG_NAME, InstrumentLock, holder_text, lock_dir_for
@@ -181,7 +180,7 @@ class BenchRuntime:
                 problems.append(f"{key[0]} at {key[1]}: safe_state failed: {exc}")
             try:
                 driver.close()
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001, S110 - closing a broken connection is fine
                 pass
             del self._instruments[key]
             lock = self._locks.pop(key, None)

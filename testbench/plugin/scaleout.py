@@ -41,7 +41,7 @@ def station_of(nodeid: str, pairings: Sequence[Pairing]) -> str | None:
 
 def station_scheduler(config: pytest.Config, log: Any, pairings: Sequence[Pairing]) -> Any:
     """An xdist scheduler whose unit of work is a station (other tests: their module)."""
-    from xdist.scheduler import LoadScopeScheduling
+    from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
 
     class StationScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
@@ -67,7 +67,7 @@ def plain_nodeid(nodeid: str, station: str) -> str:
     """The node id without the ``@<station>`` suffix xdist's loadgroup appends (journal ids
     are the same serial or distributed)."""
     suffix = f"@{station}"
-    return nodeid[: -len(suffix)] if nodeid.endswith(suffix) else nodeid
+    return nodeid.removesuffix(suffix)
 
 
 def worker_lab(lab: Lab) -> Lab:

@@ -43,7 +43,7 @@ class SimProcess:
                "--csms-url", csms_url, "--epoch", repr(epoch), "--state-file", str(state_file)]
         for station in stations:
             cmd += ["--station", station]
-        proc = subprocess.Popen(  # noqa: S603 - our own module
+        proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
         log.close()

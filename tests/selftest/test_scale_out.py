@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from testbench.lab.model import Pairing
 from testbench.plugin.locks import (
     LOCK_LOG_NAME,
     InstrumentBusyError,
@@ -25,7 +26,6 @@ from testbench.plugin.locks import (
     overlapping_holds,
 )
 from testbench.plugin.scaleout import plain_nodeid, station_of
-from testbench.lab.model import Pairing
 
 ROOT = Path(__file__).resolve().parents[2]
 FOUR = ROOT / "labs" / "four-stations-sim.toml"
@@ -56,7 +56,7 @@ def test_four_stations_with_two_workers(tmp_path: Path) -> None:
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-3000:]
     lines = [json.loads(x) for x in (run_dir / "journal.jsonl").read_text().splitlines()]
-    assert [x["type"] for x in lines][0] == "run" and lines[-1]["type"] == "end"
+    assert lines[0]["type"] == "run" and lines[-1]["type"] == "end"
     results = [x for x in lines if x["type"] == "result"]
     assert {r["station"] for r in results} == {"bay-1", "bay-2", "bay-3", "bay-4"}
     assert all(r["verdict"] in ("passed", "skipped") for r in results), results
