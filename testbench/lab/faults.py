@@ -104,6 +104,8 @@ CHARGER_FAULTS: dict[str, str] = {
                               "asking the operator (no Authorize)",
     "exceeds-discharge-limit": "ISO 15118-20 BPT: offers 1.5 x the negotiated maximum "
                                "discharge power in the discharging schedule",
+    "no-soc-in-meter-values": "ISO 15118: never reports the state of charge the EV sends in "
+                              "its meter values",
 }
 
 FIRMWARE_FAULTS: tuple[str, ...] = (
@@ -158,7 +160,8 @@ simulated behaviour is in testbench.sim.lem and testbench.sim.frequency_service.
 
 ISO15118_FAULTS: tuple[str, ...] = ("wrong-ev-charging-needs", "session-timeout-not-enforced",
                                      "schedule-ignores-profiles", "no-schedule-renegotiation",
-                                     "pnc-authorizes-locally", "exceeds-discharge-limit")
+                                     "pnc-authorizes-locally", "exceeds-discharge-limit",
+                                     "no-soc-in-meter-values")
 """Charger faults caught by the ISO 15118 suite (suites/iso15118; self-tests in
 tests/selftest/test_iso15118_faults.py); the simulated behaviour is in
 testbench.sim.iso15118_secc."""
