@@ -166,8 +166,6 @@ class BenchSession:
                                                       if worker else f"run {self.run_id}"))
             try:
                 runtime.start()
-                if self.current_station is not None:
-                    runtime.enter_station(self.current_station)
             except BenchError as exc:
                 runtime.close()
                 self.start_error = exc
@@ -179,6 +177,9 @@ class BenchSession:
                 self.start_error = exc
                 raise
             self.runtime = runtime
+            if self.current_station is not None:
+                # a station that cannot start errors its tests; the others still run
+                runtime.enter_station(self.current_station)
         return self.runtime
 
     def ensure_journal(self) -> Journal:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import textwrap
@@ -174,3 +175,24 @@ def test_two_runners_merge_into_one_matrix_without_loss_or_duplication(tmp_path:
     # allure-results of both runners merge by copying into one folder (uuid file names)
     names = [{p.name for p in folder.glob("*-result.json")} for folder in allure]
     assert names[0] and names[1] and not names[0] & names[1]
+
+
+@pytest.mark.slow
+def test_a_station_that_cannot_start_errors_only_its_tests(tmp_path: Path) -> None:
+    lab = _lab_copy(tmp_path)
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    holder.bind(("127.0.0.1", 47202))  # bay-2's station I/O box port
+    holder.listen(1)
+    try:
+        proc, run_dir = _run(lab, "-k", "heartbeat", "--", "-n", "2")
+    finally:
+        holder.close()
+    results = [json.loads(x) for x in (run_dir / "journal.jsonl").read_text().splitlines()
+               if '"type":"result"' in x]
+    by_station = {r["station"]: r for r in results}
+    assert by_station["bay-2"]["verdict"] == "error"
+    assert "station bay-2 could not start" in by_station["bay-2"]["message"]
+    assert "47202" in by_station["bay-2"]["message"]
+    assert all(r["verdict"] == "passed" for r in results if r["station"] != "bay-2"), results
+    assert proc.returncode == 1
