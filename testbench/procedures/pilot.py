@@ -367,6 +367,22 @@ def watch_switching(recorder: PilotRecorder, stimulus_s: float, closed: bool, li
         clock.sleep(min(0.05, limit_s / 2))
 
 
+def contactor_view(recorder: PilotRecorder) -> str | None:
+    """How this station sees the charger's contactor: the emulator's timer, the analyser's
+    outlet voltage or the emulator's outlet sense (polled); None when it cannot."""
+    try:
+        recorder.emulator.contactor_delay_s()
+        return "emulator timer"
+    except NotImplementedError:
+        pass
+    sample = recorder.sample()
+    if sample.voltage_v is not None:
+        return "analyser outlet voltage, polled"
+    if sample.outlet_live is not None:
+        return "emulator outlet sense, polled"
+    return None
+
+
 def _live(sample: PilotSample) -> bool | None:
     if sample.voltage_v is not None:
         return sample.voltage_v > LIVE_V

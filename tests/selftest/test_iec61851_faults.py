@@ -18,11 +18,13 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import labgen
 import pytest
 from labgen import ChargerEntry, write_lab
 
+from instruments.contracts import PilotReading
 from testbench.lab.faults import CHARGER_FAULTS, EV_FAULTS, IEC61851_EV_FAULTS, IEC61851_FAULTS
 from testbench.procedures import pilot as cp
 
@@ -178,3 +180,96 @@ def test_follow_check_judges_after_the_follow_time() -> None:
     # over from 5 s after the change (t=15) until it follows (t=23): 16 samples at 2 Hz
     assert problems and figures["over"] == 16
     assert figures["worst_excess_a"] == pytest.approx(6.0, abs=0.02)
+
+
+# ----------------------------------------------------------------------------- slow
+@pytest.mark.slow
+def test_conformant_pairs_pass_every_case(tmp_path: Path, testbench_cli,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Conformant 1.6, 2.0.1 and 2.1 chargers with a single-phase, a three-phase and a basic
+    AC EV (8 A minimum) pass every control-pilot case."""
+    monkeypatch.setitem(labgen.EVS, "ev-basic", BASIC_EV)
+    chargers = [ChargerEntry("ok-16", "1.6"), ChargerEntry("ok-201", "2.0.1"),
+                ChargerEntry("ok-21", "2.1")]
+    evs = ["ev-city", "ev-saloon", "ev-basic"]
+    lab = write_lab(tmp_path / "lab.toml", chargers, evs, time_scale=20.0,
+                    analyzers={"ok-16": "yokogawa-wt", "ok-201": "zes-lmg600",
+                               "ok-21": "yokogawa-wt"})
+    result = testbench_cli("run", "--lab", str(lab), "--unattended", SUITE, timeout_s=900)
+    records = result.records()
+    bad = [f"{r['ev']} @ {r['charger']} {r['name']}: {r['verdict']}: {r.get('message')}"
+           for r in records if r["verdict"] != "passed"]
+    assert len(records) == len(chargers) * len(evs) * len(CASES), len(records)
+    assert not bad, "\n".join(bad) + "\n" + result.output[-2000:]
+    assert result.exit_code == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("time_scale", [4.0, 40.0])
+def test_contactor_verdicts_do_not_depend_on_the_time_scale(
+        tmp_path: Path, testbench_cli, time_scale: float) -> None:
+    """At 4x and 40x real time the conformant charger passes the contactor timing and the
+    slow one fails it, with the same measured delays (the emulator's timer, in lab time)."""
+    chargers = [ChargerEntry("ok-16", "1.6"), ChargerEntry("slow-16", "1.6", ("slow-contactor",))]
+    lab = write_lab(tmp_path / "lab.toml", chargers, ["ev-saloon"], time_scale=time_scale,
+                    analyzers={c.id: "yokogawa-wt" for c in chargers})
+    result = testbench_cli("run", "--lab", str(lab), "--unattended", SUITE, "--",
+                           "-k", "contactor", timeout_s=600)
+    verdicts = result.verdicts()
+    assert verdicts[("ok-16", "ev-saloon", CONTACTOR_CASE)]["verdict"] == "passed", result.output
+    slow = verdicts[("slow-16", "ev-saloon", CONTACTOR_CASE)]
+    assert slow["verdict"] == "failed" and CONTACTOR in (slow.get("message") or "")
+    for charger, close_s, open_s in (("ok-16", 1.0, 0.0), ("slow-16", 5.0, 1.0)):
+        figures = next((tmp_path / "reports" / "runs").glob(
+            f"*/evidence/*contactor*{charger}*/cp-figures.json"))
+        delays = [s["delay_s"] for s in json.loads(figures.read_text())["switchings"]]
+        # the simulated lab's timers jitter by milliseconds of wall time on a busy machine:
+        # up to 20 ms wall is allowed (0.8 lab s at 40x)
+        tol_s = max(0.1, 0.02 * time_scale)
+        assert delays[0::2] == [pytest.approx(close_s, abs=tol_s)] * 2, (charger, delays)
+        assert delays[1::2] == [pytest.approx(open_s, abs=tol_s)] * 2, (charger, delays)
+
+
+class _Clock:
+    """A lab clock that only moves when slept on."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.t += seconds
+
+    def wall_duration(self, seconds: float) -> float:
+        return seconds
+
+
+class _NoTimerEmulator:
+    """An emulator with an outlet sense but no contactor timer: the contactor closes at
+    ``closes_at`` lab s."""
+
+    def __init__(self, clock: _Clock, closes_at: float, sense: bool = True) -> None:
+        self.clock, self.closes_at, self.sense = clock, closes_at, sense
+
+    def contactor_delay_s(self) -> tuple[float | None, bool]:
+        raise NotImplementedError("no timer")
+
+    def pilot_reading(self) -> Any:
+        live = self.clock.now() >= self.closes_at
+        return PilotReading("C2", 53.3, live if self.sense else None, 16.0 if live else 0.0)
+
+
+def test_contactor_timed_by_polling_without_an_emulator_timer() -> None:
+    clock = _Clock()
+    rec = cp.PilotRecorder(_NoTimerEmulator(clock, closes_at=1001.2), clock, rate_hz=20.0)
+    assert cp.contactor_view(rec) == "emulator outlet sense, polled"
+    switching = cp.watch_switching(rec, 1000.0, True, 3.0, "closing", watch_s=10.0)
+    assert switching.ok and switching.delay_s == pytest.approx(1.2, abs=0.06)
+    assert "polling" in switching.method
+    late = cp.PilotRecorder(_NoTimerEmulator(clock, closes_at=clock.t + 4.0), clock)
+    switching = cp.watch_switching(late, clock.t, True, 3.0, "closing", watch_s=10.0)
+    assert not switching.ok and "took 4.0" in (switching.problem() or "")
+    blind = cp.PilotRecorder(_NoTimerEmulator(clock, 0.0, sense=False), clock)
+    assert cp.contactor_view(blind) is None
