@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import allure
+import numpy as np
 import pytest
 
 from testbench.analysis import Series, save_evidence
@@ -69,9 +70,8 @@ class PilotWatch:
         duty = timeline["duty_pct"]
         allowed = [cp.current_for_duty_a(d) if p == 1.0 else None
                    for d, p in zip(duty.values, timeline["pwm"].values, strict=True)]
-        limits = [("allowed by duty", Series("allowed_a", "A", duty.t_lab_s,
-                                             [float("nan") if a is None else a
-                                              for a in allowed]))]
+        allowed_a = np.array([np.nan if a is None else a for a in allowed], dtype=float)
+        limits = [("allowed by duty", Series("allowed_a", "A", duty.t_lab_s, allowed_a))]
         self.saved += save_evidence(timeline, self.folder, "cp-timeline", plot=True,
                                     channels=channels, limits=limits, title=self.title)
 

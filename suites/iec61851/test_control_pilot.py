@@ -83,7 +83,7 @@ def _end(pilot: Any, station: Any, charger: Any, started: ocpp.TransactionStart 
 def test_state_sequence(pilot: Any, station: Any, charger: Any, clock: Any) -> None:
     """Plug in, charge, EV stops, transaction ends, unplug: A -> B -> C -> B -> A, with PWM
     on (x2) while a transaction runs and off (B1) after it ended."""
-    rec, problems = pilot.recorder, []
+    rec, problems = pilot.recorder, list[str]()
     started, _ = _start_charging(pilot, station, charger)
     _soft(problems, cp.wait_state, rec, "C2", WAIT_S, "EV asked for energy")
     clock.sleep(HOLD_S)
@@ -109,7 +109,7 @@ def test_duty_cycle_matches_limit(pilot: Any, station: Any, charger: Any, clock:
     """The duty cycle offers the limit in force (the charger's maximum, then TxProfiles of
     10 A and 13 A) within +-1 point once the charger had 10 s to apply it, and the EV's
     measured current stays within what the duty allows 5 s after each duty change."""
-    rec, problems = pilot.recorder, []
+    rec, problems = pilot.recorder, list[str]()
     maximum_a = float(station.charger.max_current_a)
     started, _ = _start_charging(pilot, station, charger)
     try:
