@@ -174,6 +174,10 @@ _CHARGER_FIELDS = (
     _Field("boot_policy", "str", '"Accepted"', choices=("Accepted", "Pending", "Rejected"),
            hint="the answer the bench's central system gives to the charger's BootNotification"),
     _Field("faults", "strings", "[]", choices=tuple(CHARGER_FAULTS)),
+    _Field("smart_charging", "bool", "true",
+           hint="whether the charger supports smart charging (charging profiles)"),
+    _Field("charging_rate_units", "strings", '["A", "W"]', choices=("A", "W"),
+           hint="the rate units its charging schedules may use"),
 )
 
 _EV_FIELDS = (
@@ -879,6 +883,9 @@ class _LabBuilder:
                            f"security profile {profile} connects over plain ws://, but [csms] "
                            "serves wss:// only (tls_cert is set)",
                            "use security_profile = 2 (or 3), or remove the TLS files from [csms]")
+        if values.get("charging_rate_units") == ():
+            self.p.add(table, "charging_rate_units", "lists no rate unit",
+                       'list at least one: charging_rate_units = ["A"] (or ["A", "W"])')
         version = values.get("ocpp_version")
         if version in _BOOT_FIELD_MAX:
             for key, limit in _BOOT_FIELD_MAX[version].items():

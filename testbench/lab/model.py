@@ -89,6 +89,11 @@ class ChargerSpec:
     iso15118: tuple[str, ...] = ()
     boot_policy: BootPolicy = "Accepted"
     faults: tuple[str, ...] = ()
+    smart_charging: bool = True
+    """Whether the charger supports smart charging (a simulated charger reports it over OCPP;
+    suites judge what a charger reports, never this)."""
+    charging_rate_units: tuple[str, ...] = ("A", "W")
+    """Charging-schedule rate units the charger supports ("A", "W")."""
 
     @property
     def subprotocol(self) -> str:
