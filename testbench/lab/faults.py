@@ -57,6 +57,12 @@ CHARGER_FAULTS: dict[str, str] = {
                                         "purpose is not TxProfile is accepted and started",
     "composite-for-unknown-evse": "smart charging: GetCompositeSchedule for an EVSE (connector) "
                                   "it does not have is Accepted instead of Rejected",
+    "applies-profile-without-smart-charging": "smart charging: reports no smart charging, yet "
+                                              "applies the charging profile a remote start "
+                                              "carries",
+    "accepts-unsupported-rate-unit": "smart charging: GetCompositeSchedule in a rate unit it "
+                                     "does not list (SmartChargingCtrlr.RateUnit) is Accepted "
+                                     "instead of Rejected",
     "rejects-negative-limits": "V2X (2.1): SetChargingProfile with a negative limit or "
                                "dischargeLimit is answered Rejected",
     "discharges-wrong-sign": "V2X (2.1): discharges when told to charge and charges when told "
@@ -131,7 +137,9 @@ SMART_CHARGING_FAULTS: tuple[str, ...] = ("ignores-stack-level", "applies-limit-
                                           "overshoots-limit", "wrong-composite-schedule",
                                           "clear-ignores-criteria", "get-profiles-ignores-filter",
                                           "remote-start-accepts-any-profile",
-                                          "composite-for-unknown-evse")
+                                          "composite-for-unknown-evse",
+                                          "applies-profile-without-smart-charging",
+                                          "accepts-unsupported-rate-unit")
 """Charger faults caught by the smart-charging checks (suites/smart_charging); the simulated
 behaviour is in testbench.sim.smart."""
 
