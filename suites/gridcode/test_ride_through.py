@@ -99,7 +99,7 @@ def _ride_through(side: str, point: s.OperatingPoint, station: Any, charger: Any
              f"{station.charger.id} ({params.name})")
     s.save(s.evidence_dir(bench, request), f"{side}-voltage-ride-through", recording, [stim],
            [("ride-through envelope", boundary, "V"),
-            ("connected above", 0.5 * abs(p0), "W")], title, judgements)
+            ("connected: |P| above", 0.5 * p0, "W")], title, judgements)
     s.verdict(judgements)
 
 

@@ -114,6 +114,7 @@ def test_rocof_withstand(point, station, charger, clock, bench, request):
     title = (f"RoCoF {rocof:g} Hz/s {point.id} {station.ev.id} @ {station.charger.id} "
              f"({params.name})")
     _evidence.save(s.evidence_dir(bench, request), "rocof", recording, [stim, rocof_series],
-                   [("connected above", floor, "W"), ("set RoCoF", rocof_line, "Hz/s")], title,
+                   [("connected: |P| above", math.copysign(floor, p0), "W"),
+                    ("set RoCoF", rocof_line, "Hz/s")], title,
                    judgements, ["frequency_hz", "rocof", "power_w"])
     s.verdict(judgements)
