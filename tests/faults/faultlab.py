@@ -23,7 +23,7 @@ SAFETY = Path(__file__).resolve().parents[1] / "safety"
 if str(SAFETY) not in sys.path:
     sys.path.insert(0, str(SAFETY))
 
-from safety_bench import free_port  # noqa: E402
+from safety_bench import free_port
 
 
 def journal_integrity(journal: Path, started: set[str] | None = None) -> dict[str, dict[str, Any]]:

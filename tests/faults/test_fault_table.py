@@ -32,21 +32,20 @@ from typing import Any
 
 import pytest
 from faultlab import journal_integrity
-
-from safety_bench import Run, run, run_and_interrupt, write_lab, write_suite  # noqa: I001
+from safety_bench import Run, run, run_and_interrupt, write_lab, write_suite
 
 CSMS_TESTS = Path(__file__).resolve().parents[1] / "csms"
 if str(CSMS_TESTS) not in sys.path:
     sys.path.insert(0, str(CSMS_TESTS))
 
-from csms_helpers import PASSWORD, PASSWORD_ENV, SILENT, Bench, default_chargers  # noqa: E402
+from csms_helpers import PASSWORD, PASSWORD_ENV, SILENT, Bench, default_chargers
 
-from testbench.aio import BackgroundLoop  # noqa: E402
-from testbench.clock import LabClock  # noqa: E402
-from testbench.csms import CentralSystem, Csms  # noqa: E402
-from testbench.lab.model import CsmsSettings  # noqa: E402
-from testbench.plugin.verdicts import PhaseOutcome, combine, describe  # noqa: E402
-from testbench.results.journal import Journal, ResultRecord, read_journal  # noqa: E402
+from testbench.aio import BackgroundLoop
+from testbench.clock import LabClock
+from testbench.csms import CentralSystem, Csms
+from testbench.lab.model import CsmsSettings
+from testbench.plugin.verdicts import PhaseOutcome, combine, describe
+from testbench.results.journal import Journal, ResultRecord, read_journal
 
 
 @dataclass
