@@ -23,7 +23,13 @@ from testbench.errors import BenchError, LabConfigError
 from testbench.lab.loader import load_lab
 from testbench.lab.model import Lab, Pairing
 from testbench.plugin.locks import holder_text
-from testbench.plugin.scaleout import RUN_ID_INPUT, group_by_station, plain_nodeid, worker_lab
+from testbench.plugin.scaleout import (
+    RUN_ID_INPUT,
+    group_by_station,
+    plain_nodeid,
+    refuse_parallel_real_lab,
+    worker_lab,
+)
 from testbench.plugin.verdicts import PhaseOutcome, combine, describe, skip_reason
 from testbench.redact import redact_text
 from testbench.results.journal import Journal, ResultRecord, new_run_id
@@ -59,6 +65,9 @@ def pytest_configure(config: pytest.Config) -> None:
                             "instrument roles / the pairing these capabilities")
     session = BenchSession(config)
     config.stash[BENCH_KEY] = session
+    workers = getattr(config.option, "numprocesses", None)
+    if config.getoption("lab") and isinstance(workers, int) and workers > 1:
+        refuse_parallel_real_lab(session.lab)
     config.pluginmanager.register(session, "testbench-session")
     config.pluginmanager.import_plugin("fixtures.bench")
     config.pluginmanager.import_plugin("fixtures.files")

@@ -76,3 +76,14 @@ def worker_lab(lab: Lab) -> Lab:
     if not lab.is_sim or lab.csms.port == 0:
         return lab
     return dataclasses.replace(lab, csms=dataclasses.replace(lab.csms, port=0))
+
+
+def refuse_parallel_real_lab(lab: Lab) -> None:
+    """UsageError for ``-n`` on a real lab: its chargers dial one fixed central-system port,
+    which only one worker can hold."""
+    if not lab.is_sim:
+        raise pytest.UsageError(
+            f"-n: {lab.path} is a real lab; its chargers connect to one central system at "
+            f"port {lab.csms.port}, which one worker alone can serve; fix: run one station "
+            "per runner (`testbench run --station ID` on each bench PC, then `testbench "
+            "import` the journals), see README 'Several runners'")

@@ -196,3 +196,18 @@ def test_a_station_that_cannot_start_errors_only_its_tests(tmp_path: Path) -> No
     assert "47202" in by_station["bay-2"]["message"]
     assert all(r["verdict"] == "passed" for r in results if r["station"] != "bay-2"), results
     assert proc.returncode == 1
+
+
+def test_parallel_workers_on_a_real_lab_are_a_usage_error(tmp_path: Path) -> None:
+    from testbench.lab.loader import load_lab
+    from testbench.plugin.scaleout import refuse_parallel_real_lab
+
+    text = _lab_copy(tmp_path).read_text(encoding="utf-8")
+    text = re.sub(r'(?m)^mode = "sim"', 'mode = "real"', text)
+    text = re.sub(r"(?m)^time_scale = .*$", "time_scale = 1.0", text)
+    text = re.sub(r"(?m)^port = 0.*$", "port = 47999", text)
+    real = tmp_path / "real.toml"
+    real.write_text(text, encoding="utf-8")
+    with pytest.raises(pytest.UsageError, match="one station per runner"):
+        refuse_parallel_real_lab(load_lab(real))
+    refuse_parallel_real_lab(load_lab(_lab_copy(tmp_path)))  # a simulated lab may
