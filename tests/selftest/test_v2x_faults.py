@@ -206,3 +206,28 @@ def test_remaining_v2x_faults_and_the_conformant_charger(tmp_path: Path, testben
         else:
             problems += _judge(records, entry, tests)
     assert not problems, "\n".join(problems)
+
+
+def test_timeline_switches_reference_at_a_dynamic_update() -> None:
+    from testbench.schedule import CompositeSchedule
+
+    def ref(setpoint: float) -> CompositeSchedule:
+        return CompositeSchedule(evse_id=1, start_s=0.0, duration_s=100.0, unit="W",
+                                 periods=(CompositePeriod(0.0, 22080.0, setpoint=setpoint,
+                                                          operation_mode="CentralSetpoint"),))
+
+    line = v2x.Timeline()
+    line.add(float("-inf"), ref(8280.0))
+    line.add(40.0, ref(-8280.0))
+    before, after = line.period_at(39.0), line.period_at(41.0)
+    assert before is not None and after is not None
+    assert (before.setpoint, after.setpoint) == (8280.0, -8280.0)
+    assert line.period_at(150.0) is None
+
+
+def test_soc_bands_widen_between_the_earliest_and_latest_crossing() -> None:
+    plain, capped = v2x.Band(0.0, 22000.0, "plain"), v2x.Band(0.0, 7000.0, "capped")
+    t = np.array([0.0, 10.0, 20.0, 30.0])
+    bands = v2x.soc_bands(t, lambda x, cap: plain if cap is None else capped, 10.0, 30.0,
+                          6900.0)
+    assert [b.high_w for b in bands if b is not None] == [22000.0, 22000.0, 22000.0, 7000.0]
