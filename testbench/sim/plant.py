@@ -39,7 +39,7 @@ from testbench.lab.model import ChargerSpec, EVSpec
 from testbench.sim.battery import ONBOARD_EFFICIENCY_AC, EvBattery
 from testbench.sim.dc_bus import DCBus
 from testbench.sim.grid_node import GridNode
-from testbench.sim.reactive import with_reactive
+from testbench.sim.reactive import with_node_reactive, with_reactive
 
 if TYPE_CHECKING:
     from testbench.sim.gridcode import GridBehaviour
@@ -555,8 +555,9 @@ class Plant:
             v = node.phase_voltage_v(n)
             i = abs(p) / v if v > 0 else 0.0
             phases.append(PhaseSample(v, i, p if v > 0 else 0.0))
-        return PointSample(self._t, tuple(phases), node.frequency_hz,
-                           self._node_import_wh[node.name])
+        sample = PointSample(self._t, tuple(phases), node.frequency_hz,
+                             self._node_import_wh[node.name])
+        return with_node_reactive(sample, [s for s in self.stages.values() if s.node is node])
 
     def point_sample(self, stage: PowerStage, where: str) -> PointSample:
         """A stage's ``"output"`` (outlet) or ``"input"`` (supply) now, without noise."""

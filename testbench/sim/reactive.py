@@ -232,17 +232,18 @@ class ReactiveBehaviour:
                 else round(self.export_cap_w, 1), "controls": sorted(self.controls)}
 
 
-def with_reactive(sample: PointSample, stage: PowerStage, where: str) -> PointSample:
-    """``sample`` of a measuring point with the stage's reactive power on its phases
-    (+ import = absorbing) and the RMS currents grown to match; DC outlets carry none."""
+def _stage_reactive(stage: PowerStage, phases: int) -> list[float] | None:
     grid = stage.grid
     reactive = grid.reactive if grid is not None else None
-    if reactive is None or reactive.q_var == 0.0 or (where == "output" and stage.dc):
-        return sample
-    count = len(sample.phases) if stage.dc else max(1, stage._phases)
-    per_phase = reactive.phase_reactive_var(len(sample.phases), count)
+    if reactive is None or reactive.q_var == 0.0:
+        return None
+    count = phases if stage.dc else max(1, stage._phases)
+    return reactive.phase_reactive_var(phases, count)
+
+
+def _add_reactive(sample: PointSample, per_phase_var: list[float]) -> PointSample:
     phases = []
-    for phase, q in zip(sample.phases, per_phase, strict=True):
+    for phase, q in zip(sample.phases, per_phase_var, strict=True):
         v = phase.voltage_v
         if v <= 0 or q == 0.0:
             phases.append(phase)
@@ -252,6 +253,25 @@ def with_reactive(sample: PointSample, stage: PowerStage, where: str) -> PointSa
                                   q_total))
     return PointSample(sample.lab_s, tuple(phases), sample.frequency_hz,
                        sample.energy_import_wh, sample.energy_export_wh)
+
+
+def with_reactive(sample: PointSample, stage: PowerStage, where: str) -> PointSample:
+    """``sample`` of a measuring point with the stage's reactive power on its phases
+    (+ import = absorbing) and the RMS currents grown to match; DC outlets carry none."""
+    if where == "output" and stage.dc:
+        return sample
+    per_phase = _stage_reactive(stage, len(sample.phases))
+    return sample if per_phase is None else _add_reactive(sample, per_phase)
+
+
+def with_node_reactive(sample: PointSample, stages: list[PowerStage]) -> PointSample:
+    """A grid node's ``sample`` with the reactive power of the stages it feeds."""
+    total = [0.0] * len(sample.phases)
+    for stage in stages:
+        per_phase = _stage_reactive(stage, len(sample.phases))
+        if per_phase is not None:
+            total = [a + b for a, b in zip(total, per_phase, strict=True)]
+    return _add_reactive(sample, total) if any(total) else sample
 
 
 # ----------------------------------------------------------------------------- OCPP 2.1
@@ -293,4 +313,4 @@ class DerControlHandlers:
 
 __all__ = ["REACTIVE_MODES", "SUPPORTED", "Control", "DerControlHandlers",
            "ReactiveBehaviour", "distance_from_unity", "q_for_pf", "reactive_of",
-           "with_reactive"]
+           "with_node_reactive", "with_reactive"]

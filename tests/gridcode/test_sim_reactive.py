@@ -182,3 +182,13 @@ def test_a_ramp_at_the_set_rocof_trips_only_the_faulty_unit(faults: tuple[str, .
     assert stage.grid.tripped is trips
     if trips:
         assert stage.grid.trip.code == "rocof"
+
+
+def test_the_grid_node_carries_the_reactive_power_of_its_stages() -> None:
+    clock, plant, stage = stage_at(-16.0)
+    stage.grid.reactive.set_control("var", "FixedVar", {"fixed_var": {
+        "priority": 0, "setpoint": -20.0, "unit": "PctMaxVar"}})
+    q_after(clock, plant, stage, 2.0, 1.0, 40.0)
+    node = stage.node.sample()
+    assert node.reactive_var == pytest.approx(0.2 * RATED_W, rel=1e-3)  # absorbing: + import
+    assert node.reactive_var == pytest.approx(plant.point_sample(stage, "input").reactive_var)
