@@ -243,6 +243,7 @@ class BenchSession:
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.session = session
+
         def _sigterm(signum: int, frame: Any) -> None:
             raise KeyboardInterrupt("SIGTERM")
 
@@ -364,7 +365,8 @@ class BenchSession:
         message = redact_text(message)
         started = item.stash.get(STARTED_KEY, time.time())
         record = ResultRecord(
-            test_id=plain_nodeid(item.nodeid, pairing.station), name=getattr(item, "originalname", item.name),
+            test_id=plain_nodeid(item.nodeid, pairing.station),
+            name=getattr(item, "originalname", item.name),
             testcase_id=testcase_id(item, charger.ocpp_version),
             suite=_suite_of(item), station=pairing.station, ev=ev.id, charger=charger.id,
             charger_firmware=self._announced_firmware(charger.id) or charger.firmware,
