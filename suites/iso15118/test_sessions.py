@@ -24,8 +24,10 @@ from testbench.iso15118.consistency import (
     discharge_problems,
     ev_announced,
     ev_schedule,
+    ev_soc_pct,
     needs_problems,
     operator_needs,
+    reported_soc_pct,
     schedule_problems,
 )
 from testbench.procedures import ocpp, smart
@@ -129,6 +131,29 @@ def test_ev_charging_needs_reach_the_operator(pair, charger):
                               required=required)
     assert not problems, "NotifyEVChargingNeeds differs from the EV's charge parameters:\n" + \
         "\n".join(problems)
+
+
+@pytest.mark.requires("iso15118", "ocpp2")
+def test_ev_state_of_charge_reaches_the_meter_values(pair, charger):
+    """The state of charge the EV sends over ISO 15118 (-20 DisplayParameters, -2 DC
+    EVRESSSOC) is in the charger's meter values (measurand SoC)."""
+    result = pair.run(pair.settings())
+    assert_completed(pair, result, pair.package_name(pair.common()[0]))
+    sent = ev_soc_pct(result)
+    if not sent:
+        pytest.skip(f"not applicable: {result.protocol} {pair.current_type} carries no state "
+                    "of charge")
+    status = charger.call("TriggerMessage", {"requestedMessage": "MeterValues",
+                                             "evse": {"id": 1}}).get("status")
+    assert status == "Accepted", f"TriggerMessage MeterValues answered {status}"
+    msg = charger.expect("MeterValues", WITHIN_S)
+    reported = reported_soc_pct(msg.payload.get("meterValue", []))
+    allure.attach(json.dumps({"ev_sent_soc_pct": sent, "meter_values": msg.payload}, indent=1),
+                  name="SoC: ISO 15118 vs MeterValues", attachment_type=allure.attachment_type.JSON)
+    assert reported, (f"the EV sent its state of charge ({sent[-1]:g} %), the charger's meter "
+                      f"values carry no SoC: {msg.payload}")
+    assert abs(reported[0] - sent[-1]) <= 1.0, (
+        f"meter values report SoC {reported[0]:g} %, the EV last sent {sent[-1]:g} %")
 
 
 @pytest.mark.requires("iso15118")

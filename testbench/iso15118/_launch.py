@@ -493,6 +493,17 @@ def make_evse_controller(rec: Recorder) -> Any:
                     status.evse_notification = type(status.evse_notification).RE_NEGOTIATION
             return status
 
+        async def get_evse_status(self) -> Any:
+            # -20 charge loop: the EV's SoC (DisplayParameters) goes to the charger
+            status = await super().get_evse_status()
+            if bridge is not None:
+                display = getattr(LAST_RX.get("message"), "display_parameters", None)
+                soc = self.ev_data_context.present_soc
+                if soc is None and display is not None:
+                    soc = getattr(display, "present_soc", None)
+                await bridge.call("status", protocol=_protocol_name(self), present_soc_pct=soc)
+            return status
+
         async def session_ended(self, current_state: str, reason: str) -> Any:
             if bridge is not None:
                 await bridge.call("session_end", state=str(current_state), reason=str(reason))

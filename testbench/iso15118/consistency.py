@@ -228,3 +228,24 @@ def discharge_problems(result: SessionResult) -> list[str]:
                 problems.append(f"{m.name}: {key} {value:g} W discharges over the negotiated "
                                 f"maximum {limit:g} W")
     return problems
+
+
+def ev_soc_pct(result: SessionResult) -> list[float]:
+    """The states of charge the EV sent, in order: -20 DisplayParameters.PresentSOC of its
+    charge-loop requests, -2/DIN DC_EVStatus.EVRESSSOC (AC -2 carries none)."""
+    out = []
+    for m in result.messages:
+        if m.sender != "evcc" or m.direction != "tx" or not m.is_request:
+            continue
+        value = m.get("DisplayParameters", "PresentSOC")
+        if value is None:
+            value = m.get("DC_EVStatus", "EVRESSSOC")
+        if isinstance(value, int | float):
+            out.append(float(value))
+    return out
+
+
+def reported_soc_pct(meter_values: list[dict[str, Any]]) -> list[float]:
+    """SoC sampled values of OCPP meterValue entries (camelCase)."""
+    return [float(sv["value"]) for mv in meter_values for sv in mv.get("sampledValue", [])
+            if sv.get("measurand") == "SoC"]

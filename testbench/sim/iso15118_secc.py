@@ -27,7 +27,8 @@ conformant SECC ends it after V2G_SECC_Sequence_Timeout, 60 lab s);
 ``schedule-ignores-profiles`` offers its rating instead of the operator's limits;
 ``no-schedule-renegotiation`` keeps the old schedule when the operator sends a new profile;
 ``pnc-authorizes-locally`` accepts a contract certificate without asking the operator;
-``exceeds-discharge-limit`` offers 1.5 x the negotiated maximum discharge power.
+``exceeds-discharge-limit`` offers 1.5 x the negotiated maximum discharge power;
+``no-soc-in-meter-values`` never reports the EV's state of charge to the operator.
 """
 
 from __future__ import annotations
@@ -300,7 +301,8 @@ class ChargerBridge:
         """Charge-loop status: keep the EV's SoC; renegotiate when the profiles changed."""
         if present_soc_pct is not None:
             self.soc_pct = float(present_soc_pct)
-            self.conn.v2g_soc_pct = self.soc_pct  # type: ignore[attr-defined]
+            if not self.charger.has("no-soc-in-meter-values"):
+                self.conn.v2g_soc_pct = self.soc_pct  # type: ignore[attr-defined]
         renegotiate = (self._profiles_seen is not None
                        and self._profile_key() != self._profiles_seen
                        and not self.charger.has("no-schedule-renegotiation"))

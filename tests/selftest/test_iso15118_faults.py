@@ -49,6 +49,8 @@ EXPECTED = {
                                 "over the negotiated maximum discharge power"),
     "session-timeout-not-enforced": ("ftimeout", "test_charger_ends_a_session_whose_ev_stalls",
                                      "completed normally"),
+    "no-soc-in-meter-values": ("fsoc", "test_ev_state_of_charge_reaches_the_meter_values",
+                               "carry no SoC"),
 }
 CHECKS = tuple(test for _id, test, _words in EXPECTED.values())
 
