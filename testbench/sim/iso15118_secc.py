@@ -415,6 +415,8 @@ class SeccHost:
             await loop.run_in_executor(None, self.link.remove)
         if self._server is not None:
             self._server.close()
+        shutil.rmtree(pki_dir_for(self.tag).parent, ignore_errors=True)
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
     def set_fault(self, fault: str) -> None:
         """Instrument faults do not apply to an SECC (charger faults do)."""
