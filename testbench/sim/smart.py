@@ -16,7 +16,14 @@ Fault personalities: ``ignores-stack-level`` (the lowest stack level leads),
 ``overshoots-limit`` (the stage gets ``OVERSHOOT_FACTOR`` x the limit),
 ``wrong-composite-schedule`` (GetCompositeSchedule reports ``WRONG_COMPOSITE_A`` too much),
 ``clear-ignores-criteria``, ``get-profiles-ignores-filter``, ``remote-start-accepts-any-profile``,
-``composite-for-unknown-evse`` (see ``testbench.lab.faults``).
+``composite-for-unknown-evse``, ``applies-profile-without-smart-charging``,
+``accepts-unsupported-rate-unit`` (see ``testbench.lab.faults``).
+
+Capabilities (from the charger's lab entry): without ``smart_charging`` every smart-charging
+request is answered with CALLERROR NotSupported (verify: the specifications do not say which
+error a station without the feature gives) and a remote start's profile is ignored (2.0.1
+F01.FR.12 (verify)); ``charging_rate_units`` are the units SetChargingProfile and
+GetCompositeSchedule accept (K01 / K08.FR.07: others are Rejected (verify)).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ocpp.exceptions import NotSupportedError
 from ocpp.routing import after, on
 from ocpp.v16 import call_result as result16
 
@@ -185,6 +193,49 @@ class SmartCharging:
     _awaiting: dict[int, tuple[float, dict[str, Any]]] = field(default_factory=dict)
     _task: asyncio.Task[Any] | None = None
 
+    # -- capabilities (the charger's lab entry)
+    @property
+    def supported(self) -> bool:
+        """Whether the charger has smart charging at all."""
+        return bool(getattr(self.sim.spec, "smart_charging", True))
+
+    @property
+    def rate_units(self) -> tuple[str, ...]:
+        """The charging-schedule rate units it supports."""
+        return tuple(getattr(self.sim.spec, "charging_rate_units", ("A", "W")))
+
+    def require_support(self, action: str) -> None:
+        """Answer ``action`` with CALLERROR NotSupported when there is no smart charging."""
+        if not self.supported:
+            raise NotSupportedError(f"{action}: this charging station has no smart charging")
+
+    def unit_supported(self, unit: str | None) -> bool:
+        """A requested rate unit (None: the charger's choice) is one it supports; fault
+        ``accepts-unsupported-rate-unit`` takes any."""
+        return (unit is None or unit in self.rate_units
+                or self.sim.has("accepts-unsupported-rate-unit"))
+
+    def variables(self) -> dict[tuple[str, str], tuple[str, bool]]:
+        """2.x device-model variables of SmartChargingCtrlr: (component, variable) ->
+        (Actual value, read-only)."""
+        flag = "true" if self.supported else "false"
+        return {("SmartChargingCtrlr", "Available"): (flag, True),
+                ("SmartChargingCtrlr", "Enabled"): (flag, True),
+                ("SmartChargingCtrlr", "RateUnit"): (",".join(self.rate_units), True)}
+
+    def config_items(self) -> dict[str, tuple[str, bool]]:
+        """1.6 configuration keys: SupportedFeatureProfiles (SmartCharging only when
+        supported) and ChargingScheduleAllowedChargingRateUnit (Current / Power)."""
+        profiles = ["Core", "FirmwareManagement", "RemoteTrigger"]
+        if self.supported:
+            profiles.append("SmartCharging")
+        names = {"A": "Current", "W": "Power"}
+        items = {"SupportedFeatureProfiles": (",".join(profiles), True)}
+        if self.supported:
+            items["ChargingScheduleAllowedChargingRateUnit"] = (
+                ",".join(names[u] for u in self.rate_units), True)
+        return items
+
     # -- addressing
     @property
     def v16(self) -> bool:
@@ -206,6 +257,8 @@ class SmartCharging:
             profile = Profile.parse(data, target, self.sim.clock.now(), self.sim.ocpp_version)
         except (KeyError, TypeError, ValueError) as error:
             log.info("%s: SetChargingProfile rejected: %s", self.sim.spec.id, error)
+            return "Rejected"
+        if profile.unit not in self.rate_units:
             return "Rejected"
         if not self.known(target) or (profile.purpose == _MAX and target != 0):
             return "Rejected"
@@ -270,8 +323,9 @@ class SmartCharging:
 
     def remote_start_allowed(self, data: dict[str, Any] | None) -> bool:
         """A remote start may carry no profile or a TxProfile (1.6 §5.11, OCTT TC_060);
-        fault ``remote-start-accepts-any-profile`` allows any purpose."""
-        return (data is None or data.get("charging_profile_purpose") == "TxProfile"
+        fault ``remote-start-accepts-any-profile`` allows any purpose. Without smart
+        charging the profile is ignored, so any is allowed."""
+        return (data is None or not self.supported or data.get("charging_profile_purpose") == "TxProfile"
                 or self.sim.has("remote-start-accepts-any-profile"))
 
     def answers_composite(self, target: int) -> bool:
@@ -280,7 +334,14 @@ class SmartCharging:
         return self.known(target) or self.sim.has("composite-for-unknown-evse")
 
     def remote_start_profile(self, conn: Any, data: dict[str, Any] | None) -> None:
-        """A remote start carried a TxProfile: it applies to the transaction that starts."""
+        """A remote start carried a TxProfile: it applies to the transaction that starts
+        (without smart charging it is ignored, unless the fault
+        ``applies-profile-without-smart-charging``)."""
+        if not self.supported and not self.sim.has("applies-profile-without-smart-charging"):
+            if data:
+                log.info("%s: no smart charging: the remote start's profile is ignored",
+                         self.sim.spec.id)
+            return
         if data and data.get("charging_profile_purpose") == "TxProfile":
             self._awaiting[conn.number] = (self.sim.clock.now(), data)
             self.start()
@@ -461,6 +522,7 @@ class Smart16Handlers:
     @on("SetChargingProfile")
     def on_set_charging_profile(self, connector_id: int, cs_charging_profiles: dict[str, Any],
                                 **_: Any) -> Any:
+        smart_of(self.sim).require_support("SetChargingProfile")
         status = smart_of(self.sim).set_profile(cs_charging_profiles, int(connector_id))
         return result16.SetChargingProfile(status=status)
 
@@ -468,6 +530,7 @@ class Smart16Handlers:
     def on_clear_charging_profile(self, id: int | None = None, connector_id: int | None = None,
                                   charging_profile_purpose: str | None = None,
                                   stack_level: int | None = None, **_: Any) -> Any:
+        smart_of(self.sim).require_support("ClearChargingProfile")
         status = smart_of(self.sim).clear(id, connector_id, charging_profile_purpose, stack_level)
         return result16.ClearChargingProfile(status=status)
 
@@ -475,7 +538,9 @@ class Smart16Handlers:
     def on_get_composite_schedule(self, connector_id: int, duration: int,
                                   charging_rate_unit: str | None = None, **_: Any) -> Any:
         smart = smart_of(self.sim)
-        if not smart.answers_composite(int(connector_id)):
+        smart.require_support("GetCompositeSchedule")
+        if not smart.answers_composite(int(connector_id)) or \
+                not smart.unit_supported(charging_rate_unit):
             return result16.GetCompositeSchedule(status="Rejected")
         start, periods, unit = smart.composite(int(connector_id), int(duration),
                                                charging_rate_unit)
@@ -496,6 +561,7 @@ class Smart2xHandlers:
     @on("SetChargingProfile")
     def on_set_charging_profile(self, evse_id: int, charging_profile: dict[str, Any],
                                 **_: Any) -> Any:
+        smart_of(self.sim).require_support("SetChargingProfile")
         status = smart_of(self.sim).set_profile(charging_profile, int(evse_id))
         return self._call_result.SetChargingProfile(status=status)
 
@@ -503,6 +569,7 @@ class Smart2xHandlers:
     def on_clear_charging_profile(self, charging_profile_id: int | None = None,
                                   charging_profile_criteria: dict[str, Any] | None = None,
                                   **_: Any) -> Any:
+        smart_of(self.sim).require_support("ClearChargingProfile")
         criteria = charging_profile_criteria or {}
         status = smart_of(self.sim).clear(charging_profile_id, criteria.get("evse_id"),
                                           criteria.get("charging_profile_purpose"),
@@ -513,7 +580,9 @@ class Smart2xHandlers:
     def on_get_composite_schedule(self, evse_id: int, duration: int,
                                   charging_rate_unit: str | None = None, **_: Any) -> Any:
         smart = smart_of(self.sim)
-        if not smart.answers_composite(int(evse_id)):
+        smart.require_support("GetCompositeSchedule")
+        if not smart.answers_composite(int(evse_id)) or \
+                not smart.unit_supported(charging_rate_unit):
             return self._call_result.GetCompositeSchedule(status="Rejected")
         start, periods, unit = smart.composite(int(evse_id), int(duration), charging_rate_unit)
         return self._call_result.GetCompositeSchedule(
@@ -524,6 +593,7 @@ class Smart2xHandlers:
     @on("GetChargingProfiles")
     def on_get_charging_profiles(self, request_id: int, charging_profile: dict[str, Any],
                                  evse_id: int | None = None, **_: Any) -> Any:
+        smart_of(self.sim).require_support("GetChargingProfiles")
         found = smart_of(self.sim).matching(charging_profile, evse_id)
         return self._call_result.GetChargingProfiles(
             status="Accepted" if found else "NoProfiles")

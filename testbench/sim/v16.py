@@ -168,6 +168,7 @@ class Charger16(SimCharger):
             "AuthorizeRemoteTxRequests": ("true" if s.authorize_remote_start else "false", False),
             "ConnectionTimeOut": (str(s.connection_timeout_s), False),
             "NumberOfConnectors": (str(len(self.connectors)), True),
+            **smart_of(self).config_items(),  # SupportedFeatureProfiles, rate units
         }
 
     def change_config(self, key: str, value: str) -> str:

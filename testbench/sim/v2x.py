@@ -195,6 +195,7 @@ class Charger2x(SimCharger):
             ("TxCtrlr", "EVConnectionTimeOut"): (str(s.connection_timeout_s), False),
             ("TxCtrlr", "TxStartPoint"): (TX_START_POINT, True),
             ("TxCtrlr", "TxStopPoint"): (TX_STOP_POINT, True),
+            **smart_of(self).variables(),  # SmartChargingCtrlr: Available, Enabled, RateUnit
         }
 
     def _lookup(self, item: dict[str, Any]) -> tuple[str, tuple[str, str] | None]:
