@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from suites.smart_charging._support import attach_json, install
-from suites.smart_charging.test_profiles import Session
+from suites.smart_charging._support import Session, attach_json, install
 from testbench.procedures import ocpp, smart
 
 

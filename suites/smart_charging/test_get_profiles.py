@@ -1,4 +1,4 @@
-"""GetChargingProfiles filters (2.0.1 K09, OCTT TC_K_30..36), judged on the wire.
+"""GetChargingProfiles filters (2.0.1 K09, OCTT TC_K_29..36), judged on the wire.
 
 Five profiles are installed on the station (evse 0) and on evse 1; each case asks with one
 filter and the answer (Accepted / NoProfiles) and the ReportChargingProfiles frames must list
@@ -52,6 +52,14 @@ def _judge(charger: Any, book: smart.ProfileBook, requests: list[dict[str, Any]]
         problems += smart.report_problems(report, wanted, charger.version)
     attach_json("get-charging-profiles", evidence)
     raise_problems(problems)
+
+
+@pytest.mark.testcase(v16=None, v201="TC_K_29_CS", v21="TC_K_29_CS")  # (verify)
+def test_get_profiles_of_the_station(charger: Any, station: Any, clock: Any) -> None:
+    """evseId 0, no other criterion: the station-wide profiles only (301, 302), not those
+    installed on evse 1."""
+    book = _layout(charger, station, clock)
+    _judge(charger, book, [smart.get_profiles_request(29, evse_id=0)], [{301, 302}])
 
 
 @pytest.mark.testcase(v16=None, v201="TC_K_30_CS", v21="TC_K_30_CS")  # (verify)

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from testbench.csms.failures import CallErrorReceived
 from testbench.errors import DeviceFailure
 from testbench.procedures.ocpp import Charger, TransactionStart, is_v16
 from testbench.schedule import (
@@ -185,6 +186,70 @@ def composite_problems(book: ProfileBook, evse_id: int, duration_s: int, at_s: f
     if not diffs:
         return [], ref, answer
     return [f"composite schedule of {evse_id}: {format_differences(diffs)}"], ref, answer
+
+
+# ----------------------------------------------------------------------------- capability
+_UNITS_16 = {"Current": "A", "Power": "W"}
+
+
+@dataclass(frozen=True)
+class SmartCapability:
+    """What a charger REPORTS over OCPP about its smart charging (never what lab.toml says).
+
+    ``smart_charging`` is False only when the charger says so (2.x SmartChargingCtrlr
+    Available or Enabled false; 1.6 SupportedFeatureProfiles without SmartCharging); a
+    charger that does not report it is taken to have it, so the cases judge it.
+    ``rate_units`` are the reported charging-schedule units (2.x SmartChargingCtrlr.RateUnit,
+    1.6 ChargingScheduleAllowedChargingRateUnit), both when not reported.
+    """
+
+    smart_charging: bool
+    rate_units: tuple[str, ...]
+    reported: dict[str, str | None] = field(default_factory=dict)
+
+    def evidence(self) -> dict[str, Any]:
+        return {"smart_charging": self.smart_charging, "rate_units": list(self.rate_units),
+                "reported": self.reported}
+
+
+def reported_capability(charger: Charger) -> SmartCapability:
+    """Ask the charger (GetVariables / GetConfiguration) what smart charging it has; a
+    CALLERROR to the question counts as nothing reported."""
+    try:
+        return _ask_capability(charger)
+    except CallErrorReceived as error:
+        return SmartCapability(True, ("A", "W"), {"callerror": str(error)})
+
+
+def _ask_capability(charger: Charger) -> SmartCapability:
+    if is_v16(charger):
+        keys = ["SupportedFeatureProfiles", "ChargingScheduleAllowedChargingRateUnit"]
+        answer = charger.call("GetConfiguration", {"key": keys})
+        values: dict[str, str | None] = {k: None for k in keys}
+        for item in answer.get("configurationKey") or []:
+            if item.get("key") in values:
+                values[item["key"]] = item.get("value")
+        profiles = values["SupportedFeatureProfiles"]
+        smart_ok = profiles is None or "SmartCharging" in _csl(profiles)
+        units_text = values["ChargingScheduleAllowedChargingRateUnit"]
+        units = tuple(_UNITS_16[u] for u in _csl(units_text or "") if u in _UNITS_16)
+        return SmartCapability(smart_ok, units or ("A", "W"), values)
+    names = ("Available", "Enabled", "RateUnit")
+    answer = charger.call("GetVariables", {"getVariableData": [
+        {"component": {"name": "SmartChargingCtrlr"}, "variable": {"name": n}} for n in names]})
+    values = {n: None for n in names}
+    for item in answer.get("getVariableResult") or []:
+        name = (item.get("variable") or {}).get("name")
+        if name in values and item.get("attributeStatus") == "Accepted":
+            values[name] = item.get("attributeValue")
+    smart_ok = all(str(values[n]).lower() != "false" for n in ("Available", "Enabled"))
+    units = tuple(u for u in _csl(values["RateUnit"] or "") if u in ("A", "W"))
+    return SmartCapability(smart_ok, units or ("A", "W"),
+                           {f"SmartChargingCtrlr.{k}": v for k, v in values.items()})
+
+
+def _csl(text: str) -> list[str]:
+    return [part.strip() for part in str(text).split(",") if part.strip()]
 
 
 # ----------------------------------------------------------------------------- GetChargingProfiles
