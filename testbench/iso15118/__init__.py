@@ -3,6 +3,12 @@
 ``netns`` gives each pairing its own veth link, ``runner`` starts the emulators (in their own
 virtual environment, see ``scripts/setup-iso15118.sh``), ``messages`` reads what they
 recorded, ``session`` turns it into a :class:`SessionResult` for suites to judge.
+
+In the bench: ``resources`` names where an emulator runs in a lab file (``iface:eth1`` or a
+simulated lab's ``netns:<tag>-evcc/v2g-ev``), ``lab_profiles`` makes the EV emulator play a
+lab EV, ``consistency`` compares what the EV said over ISO 15118 with what the operator got
+over OCPP. The EV emulator driver is ``instruments.drivers.iso15118_evcc``; the simulated
+charger's SECC (asking its OCPP side through a bridge) is ``testbench.sim.iso15118_secc``.
 """
 
 from testbench.iso15118.messages import V2GEvent, V2GMessage, read_records, write_evidence

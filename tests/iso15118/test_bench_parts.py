@@ -46,9 +46,9 @@ def test_protocol_names_best_first_and_din_only_on_dc():
 
 
 def _ev(**changes) -> EVSpec:
-    base = dict(id="ev-van", make="Hauler", model="eVan", software="5", phases=3,
-                min_current_a=8.0, max_current_a=32.0, battery_kwh=90.0, initial_soc_pct=40.0,
-                iso15118=("-2", "-20"), bidirectional=True)
+    base = {"id": "ev-van", "make": "Hauler", "model": "eVan", "software": "5", "phases": 3,
+                "min_current_a": 8.0, "max_current_a": 32.0, "battery_kwh": 90.0, "initial_soc_pct": 40.0,
+                "iso15118": ("-2", "-20"), "bidirectional": True}
     base.update(changes)
     return EVSpec(**base)
 
