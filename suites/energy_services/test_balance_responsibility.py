@@ -9,7 +9,8 @@ shares of the measured current; a share the EV cannot draw is nominated 0).
 
 Check: per interval, the energy the charger's analyser measures (power integrated over the
 interval) is within ``TOLERANCE_PCT`` of the interval's energy at ``P_free`` of the
-nomination.
+nomination. The analyser's own energy register, where it reports one, is kept beside it in
+the evidence (a cross-check, not judged).
 
 Interval length: settlement uses 15-minute intervals; the case uses ``INTERVAL_S`` = 60 lab
 s (a run of 4 x 15 min is 6 wall minutes at time scale 10 per pairing). The only
@@ -21,6 +22,7 @@ weights 15 times more than a quarter-hour: a pair passing here passes at 900 s (
 from __future__ import annotations
 
 import contextlib
+import itertools
 from typing import Any
 
 import numpy as np
@@ -72,9 +74,13 @@ def test_energy_schedule_per_interval(station, charger, clock, bench, request):
                     "available_a": i_free, "limits_a": limits, "nominated_w": nominated_w,
                     "profile": req, "status": status}
         smart.expect_status(status, "Accepted", "SetChargingProfile (energy schedule)")
+        with contextlib.suppress(Exception):  # the analyser's integrator: a cross-check
+            own.start_integration()
         clock.sleep(start_s + INTERVAL_S * len(SHARES) + 1.0 - clock.now())
     finally:
         recording = s.stop_all([acquisition])[0] if acquisition is not None else None
+        with contextlib.suppress(Exception):
+            own.stop_integration()
         with contextlib.suppress(Exception):
             charger.call("ClearChargingProfile", energy.clear_profile(charger, PROFILE_ID))
         s.stop_session(station, charger, started)
@@ -90,6 +96,12 @@ def test_energy_schedule_per_interval(station, charger, clock, bench, request):
                                                  tolerance_wh)
     folder = s.evidence_dir(bench, request)
     schedule["results"] = [dict(vars(r), ok=r.ok) for r in results]
+    if "energy_wh" in recording and recording["energy_wh"].valid_count > 1:
+        register = recording["energy_wh"]  # the analyser's own integrator (a cross-check)
+        bounds = [register.at(schedule["start_lab_s"] + k * INTERVAL_S)
+                  for k in range(len(SHARES) + 1)]
+        schedule["analyser_register_wh"] = [round(b - a, 2)
+                                            for a, b in itertools.pairwise(bounds)]
     schedule["tolerance_pct"] = TOLERANCE_PCT
     s.save_json(folder, "energy-schedule", schedule)
     t = power.t_lab_s
