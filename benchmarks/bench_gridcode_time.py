@@ -92,7 +92,7 @@ def write_lab(folder: Path, scale: float, chargers: dict[str, list[str]],
               f"grid_code = {_toml(grid_code)}", ""]
     for cid in chargers:
         io_port = _free_port()
-        tables = [{"name": f"{role}-{cid}", "role": role, "driver": "sim-ev-emulator",
+        tables: list[dict[str, Any]] = [{"name": f"{role}-{cid}", "role": role, "driver": "sim-ev-emulator",
                    "resource": f"TCPIP::127.0.0.1::{io_port}::SOCKET", "charger": cid}
                   for role in ("ev_emulator", "rfid", "charger_power")]
         tables += [{"name": f"grid-{cid}", "role": "grid_emulator", "driver": "chroma-61800",
