@@ -92,6 +92,8 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         pytest_args += ["--resume", args.resume]
     if args.k:
         pytest_args += ["-k", args.k]
+    if args.workers:
+        pytest_args += ["-n", str(args.workers)]
     pytest_args += args.pytest_args
 
     console.print(f"[bold]testbench run[/] {run_id} on lab [cyan]{lab.settings.name}[/] "
@@ -137,7 +139,13 @@ def _finish(console: Console, observer: _RunObserver, lab: Any, run_id: str, cod
     if code == pytest.ExitCode.INTERRUPTED:
         if bench is not None and (bench.start_error is not None or bench.collection_errors):
             return EXIT_USAGE
-        console.print("[yellow]interrupted:[/] every verdict reached so far is in the journal")
+        journal_error = getattr(bench, "journal_error", None) if bench is not None else None
+        if journal_error is not None:
+            console.print(f"[bold red]stopped:[/] the journal could not be written "
+                          f"({escape(str(journal_error))}); the verdicts before it are kept")
+        else:
+            console.print("[yellow]interrupted:[/] every verdict reached so far is in the "
+                          "journal")
         return EXIT_INTERRUPTED
     if code == pytest.ExitCode.NO_TESTS_COLLECTED and resumed_from:
         console.print(f"nothing left to run: every test of {resumed_from} has a verdict")
@@ -179,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--ev", action="append", default=[])
     run.add_argument("--charger", action="append", default=[])
     run.add_argument("-k", default=None, help="pytest -k expression selecting tests")
+    run.add_argument("-n", "--workers", type=int, default=0, metavar="N",
+                     help="run stations in parallel on N workers (simulated labs; one station "
+                          "per worker at a time)")
     run.add_argument("--unattended", action="store_true", help="skip steps that need an operator")
     run.add_argument("--secrets", default=None, metavar="PATH",
                      help="charger credentials file outside the repository (default: $TESTBENCH_SECRETS)")
