@@ -28,10 +28,11 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from testbench.csms import frames, schemas
-from testbench.csms.errorcodes import DESCRIPTIONS, Problem, error_code
+from testbench.csms.errorcodes import DESCRIPTIONS, Problem, clip, error_code
 from testbench.csms.failures import NotConnected
 from testbench.csms.frames import CALL, CALLERROR, CALLRESULT, CALLRESULTERROR, SEND
 from testbench.csms.messages import CallErrorInfo, CallOutcome
+from testbench.csms.overrides import AnswerOverride
 from testbench.csms.session import ChargerSession
 from testbench.errors import BenchError
 from testbench.redact import redact_text
@@ -189,9 +190,13 @@ class OcppConnection:
             await self._send_error(uid, error_code(self.version, problem.problem),
                                    problem.description, action)
             return
+        override = self.session.answer_overrides.get(action)
         try:
             with self.session.cond:
-                reply = handler(self, payload)
+                if override is None:
+                    reply = handler(self, payload)
+                else:
+                    reply = self._overridden(override, handler, payload)
         except CallErrorReply as exc:
             self._record_in(action=action, payload=payload, unique_id=uid, direction="in",
                                 kind="call", wall_s=wall)
@@ -209,6 +214,38 @@ class OcppConnection:
         self._remember(self._answered, uid, action)
         await self._send_text(frames.encode_result(uid, reply), action=action, payload=reply,
                               unique_id=uid, kind="result")
+
+    def _overridden(self, override: AnswerOverride, handler: Handler,
+                    payload: dict[str, Any]) -> dict[str, Any]:
+        """The override's answer; the default handler still runs for its state updates.
+
+        A callable override that fails or answers off-schema is a bench error: it is
+        recorded in ``session.answer_errors`` and the charger gets an InternalError.
+        """
+        refused: CallErrorReply | None = None
+        default: dict[str, Any] | None = None
+        try:
+            default = handler(self, payload)
+        except CallErrorReply as exc:
+            refused = exc
+        try:
+            reply = override.reply(payload, default)
+        except CallErrorReply:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the test's callable: report, do not crash
+            text = (str(exc) if isinstance(exc, BenchError) else
+                    f"the answer override for {override.action} raised "
+                    f"{type(exc).__name__}: {exc}")
+            self.session.answer_errors.append(text)
+            log.error("%s: %s", self.session.id, text)
+            self.session.trace.event("bench_error", detail=text)
+            raise CallErrorReply(error_code(self.version, "internal"), clip(text)) from None
+        if reply is None:
+            assert refused is not None
+            raise refused
+        if override.action == "BootNotification":
+            self.session.state.boot_status = reply.get("status")
+        return reply
 
     def _on_reply(self, frame: frames.Frame, wall: float) -> None:
         uid = frame.unique_id

@@ -25,6 +25,7 @@ from testbench.csms.failures import (
     InvalidCallResult,
 )
 from testbench.csms.messages import CallOutcome, Message
+from testbench.csms.overrides import Answer
 from testbench.csms.server import CentralSystem
 from testbench.csms.session import ChargerSession
 from testbench.csms.state import ChargerState
@@ -193,6 +194,36 @@ class ChargerHandle:
                           overrides: dict[str, str] | None = None) -> None:
         """Status answered for id tokens: ``overrides[token]`` if present, else ``default``."""
         self._session.set_authorization(default, overrides)
+
+    def set_answer(self, action: str, answer: Answer | None) -> None:
+        """Answer the charger's ``action`` requests with ``answer`` instead of the default.
+
+        ``answer`` is the response payload (camelCase dict, checked against the version's
+        response schema now: BenchError naming the action and the field), or a callable
+        ``answer(request) -> response`` run on the central system's loop for each request
+        (checked on each use; ``None`` gives the default answer; raising
+        ``CallErrorReply`` answers with a CALLERROR; it must not call back into this
+        handle's blocking methods). A failing callable is recorded in ``answer_errors()``
+        and the charger gets an InternalError. ``None`` restores the default answer. The
+        default handler still runs, so ``state`` stays current. The per-test baseline
+        restores every default (``clear_answers``).
+        """
+        self._session.set_answer(action, answer)
+
+    def clear_answers(self) -> None:
+        """Restore the default answer to every action."""
+        self._session.clear_answers()
+
+    def answer_errors(self) -> list[str]:
+        """Why callable answer overrides failed since they were last cleared."""
+        with self._session.cond:
+            return list(self._session.answer_errors)
+
+    def dynamic_values(self, profile_id: int) -> dict[str, Any] | None:
+        """The dynamic values the bench set for a 2.1 Dynamic profile (what the default
+        answer to PullDynamicScheduleUpdate serves); None when it set none."""
+        with self._session.cond:
+            return self._session.dynamic.of(profile_id)
 
     # ------------------------------------------------------------------ observing
     def mark(self) -> None:

@@ -138,6 +138,15 @@ class V21Connection(V2Answers, OcppConnection, ocpp.v21.ChargePoint):  # type: i
     # NotifyPeriodicEventStream is a 2.1 SEND, not in ocpp's Action enum.
     known_actions = frozenset(a.value for a in Action21) | {"NotifyPeriodicEventStream"}
 
+    @answers("PullDynamicScheduleUpdate")
+    def on_pull_dynamic_schedule_update(self, p: Payload) -> Payload:
+        """Accepted with the dynamic values the bench set for the profile (its Dynamic
+        SetChargingProfile and Accepted UpdateDynamicSchedules); Rejected when it set none."""
+        values = self.session.dynamic.of(p["chargingProfileId"])
+        if values is None:
+            return {"status": "Rejected"}
+        return {"status": "Accepted", **({"scheduleUpdate": values} if values else {})}
+
     on_notify_der_alarm = _empty("NotifyDERAlarm")
     on_notify_der_start_stop = _empty("NotifyDERStartStop")
     on_report_der_control = _empty("ReportDERControl")

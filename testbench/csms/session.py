@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from testbench.clock import LabClock
 from testbench.csms.failures import NotConnected
 from testbench.csms.messages import CallOutcome, Message
+from testbench.csms.overrides import Answer, AnswerOverride, DynamicValues
 from testbench.csms.policies import DEFAULT_RETRY_INTERVAL_S, AuthorizationPolicy, BootPolicy
 from testbench.csms.state import ChargerState
 from testbench.csms.trace import ChargerTrace
@@ -60,6 +61,9 @@ class ChargerSession:
         self.state = ChargerState(charger_id=spec.id)
         self.boot_policy = BootPolicy(spec.boot_policy, 1, boot_retry_interval_s)
         self.authorization = AuthorizationPolicy(spec.ocpp_version)
+        self.answer_overrides: dict[str, AnswerOverride] = {}  # action -> override
+        self.answer_errors: list[str] = []  # overrides that failed when used
+        self.dynamic = DynamicValues()
         self.connection: OcppConnection | None = None
         self.history: list[ConnectionRecord] = []
         self._boot_retry_interval_s = boot_retry_interval_s
@@ -150,6 +154,23 @@ class ChargerSession:
         with self.cond:
             self.authorization = new
 
+    def set_answer(self, action: str, answer: Answer | None) -> None:
+        """Override the answer to ``action`` (see ``overrides``); None restores the default."""
+        if answer is None:
+            with self.cond:
+                self.answer_overrides.pop(action, None)
+            return
+        version = self.state.version or self.spec.ocpp_version
+        override = AnswerOverride.build(version, action, answer)
+        with self.cond:
+            self.answer_overrides[action] = override
+
+    def clear_answers(self) -> None:
+        """Back to the default answers for every action (and forget override failures)."""
+        with self.cond:
+            self.answer_overrides.clear()
+            self.answer_errors.clear()
+
     def snapshot(self) -> ChargerState:
         with self.cond:
             return self.state.snapshot()
@@ -221,8 +242,12 @@ class ChargerSession:
     async def call(self, action: str, payload: dict[str, Any], timeout_s: float,
                    validate: bool = True) -> CallOutcome:
         """Send a CALL on the current connection (see ``OcppConnection.call_action``)."""
-        return await self.require_connection().call_action(action, payload, timeout_s,
-                                                            validate=validate)
+        outcome = await self.require_connection().call_action(action, payload, timeout_s,
+                                                               validate=validate)
+        if outcome.violation is None:
+            with self.cond:
+                self.dynamic.note_call(action, payload, outcome.result)
+        return outcome
 
     async def send_raw(self, text: str) -> None:
         await self.require_connection().send_raw(text)
