@@ -67,8 +67,12 @@ def _behind_the_meter(mode: str, station: Any, charger: Any, clock: Any, bench: 
         at = clock.now()
         if lem is not None:
             lem.set_current_limit_a(limit)
+            reported = lem.read()  # what the charger says on its interface (evidence)
             commands.append({"lab_s": at, "modbus_limit_a": limit,
-                             "read_back_a": lem.read_current_limit_a()})
+                             "read_back_a": lem.read_current_limit_a(),
+                             "charger_reports_a": list(reported.currents_a),
+                             "charger_reports_w": reported.power_w,
+                             "charger_state": reported.state})
             return
         req = energy.current_profile(charger, profile_id=PROFILE_ID, limit_a=limit, now_s=at)
         status = str(charger.call("SetChargingProfile", req).get("status"))
