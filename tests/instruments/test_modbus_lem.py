@@ -174,3 +174,14 @@ def test_register_map_options() -> None:
         register_map("testbench", {"limit_format": "double"})
     words = Register(0, fmt="s32").encode(-5000.0, "little")
     assert Register(0, fmt="s32").decode(words, "little") == -5000.0
+
+
+def test_simulated_lab_refuses_unusable_energy_manager_entries() -> None:
+    from testbench.sim.lem import lem_problem
+
+    assert lem_problem({}, "wb", ("wb", "other")) is None
+    assert lem_problem({}, None, ("wb",)) is None
+    problem = lem_problem({"register_map": "nope"}, "wb", ("wb",))
+    assert problem is not None and "register_map" in problem and "testbench" in problem
+    problem = lem_problem({}, None, ("wb", "other"))
+    assert problem is not None and 'charger = "<id>"' in problem
