@@ -31,11 +31,11 @@ from testbench.procedures import ocpp, smart
 
 # ----------------------------------------------------------------------------- cases
 @pytest.mark.testcase(v16="TC_056_CS", v201="TC_K_01_CS", v21="TC_K_01_CS")  # (verify)
-def test_tx_defaultprofile(session: Session, charger: Any, clock: Any) -> None:
+def test_tx_default_profile(session: Session, charger: Any, clock: Any) -> None:
     """A TxDefaultProfile set before the transaction limits it: 10 A, then 7 A after 30 s."""
     status = session.book.set(profile(charger, profile_id=11, stack_level=0,
-                                       purpose="TxDefaultProfile", kind="Relative",
-                                       periods=[(0, 10.0), (30, 7.0)]), clock.now())
+                                      purpose="TxDefaultProfile", kind="Relative",
+                                      periods=[(0, 10.0), (30, 7.0)]), clock.now())
     smart.expect_status(status, "Accepted", "SetChargingProfile TxDefaultProfile")
     try:
         session.start()
@@ -47,18 +47,18 @@ def test_tx_defaultprofile(session: Session, charger: Any, clock: Any) -> None:
 
 
 @pytest.mark.testcase(v16="TC_057_CS", v201="TC_K_60_CS", v21="TC_K_60_CS")  # (verify)
-def test_txprofile(session: Session, charger: Any, clock: Any) -> None:
+def test_tx_profile(session: Session, charger: Any, clock: Any) -> None:
     """A TxProfile set during the transaction limits it (8 A), over a TxDefaultProfile (12 A)."""
     try:
         session.book.set(profile(charger, profile_id=21, stack_level=0,
-                                  purpose="TxDefaultProfile", kind="Relative",
-                                  periods=[(0, 12.0)]), clock.now())
+                                 purpose="TxDefaultProfile", kind="Relative",
+                                 periods=[(0, 12.0)]), clock.now())
         started = session.start()
         clock.sleep(5.0)
         status = session.book.set(profile(charger, profile_id=22, stack_level=1,
-                                           purpose="TxProfile", kind="Relative",
-                                           periods=[(0, 8.0)],
-                                           transaction_id=started.transaction_id), clock.now())
+                                          purpose="TxProfile", kind="Relative",
+                                          periods=[(0, 8.0)],
+                                          transaction_id=started.transaction_id), clock.now())
         smart.expect_status(status, "Accepted", "SetChargingProfile TxProfile")
         clock.sleep(3.0)
         session.check_composite()
@@ -71,8 +71,8 @@ def test_txprofile(session: Session, charger: Any, clock: Any) -> None:
 def test_tx_profile_without_transaction_rejected(charger: Any, clock: Any) -> None:
     """A TxProfile while no transaction runs is Rejected."""
     request = profile(charger, profile_id=31, stack_level=0, purpose="TxProfile",
-                       kind="Relative", periods=[(0, 8.0)],
-                       transaction_id=None if ocpp.is_v16(charger) else "NO-SUCH-TX")
+                      kind="Relative", periods=[(0, 8.0)],
+                      transaction_id=None if ocpp.is_v16(charger) else "NO-SUCH-TX")
     status = str(charger.call("SetChargingProfile", request).get("status"))
     smart.expect_status(status, "Rejected", "SetChargingProfile TxProfile without a transaction")
 
@@ -87,7 +87,7 @@ def test_tx_profile_wrong_transaction_rejected(charger: Any, station: Any, clock
     wrong = str(int(started.transaction_id) + 1000) if ocpp.is_v16(charger) \
         else "WRONG-" + started.transaction_id[:20]
     request = profile(charger, profile_id=32, stack_level=0, purpose="TxProfile",
-                       kind="Relative", periods=[(0, 8.0)], transaction_id=wrong)
+                      kind="Relative", periods=[(0, 8.0)], transaction_id=wrong)
     status = str(charger.call("SetChargingProfile", request).get("status"))
     ocpp.remote_stop(charger, started.transaction_id)
     ocpp.expect_transaction_ended(charger, WITHIN_S)
@@ -104,16 +104,16 @@ def test_composite_schedule_three_purposes(session: Session, charger: Any,
     now = clock.now()
     try:
         session.book.set(profile(charger, evse_id=0, profile_id=41, stack_level=0,
-                                  purpose="ChargingStationMaxProfile", kind="Absolute",
-                                  start_s=now - 1, periods=[(0, 14.0), (60, 9.0)]), now)
+                                 purpose="ChargingStationMaxProfile", kind="Absolute",
+                                 start_s=now - 1, periods=[(0, 14.0), (60, 9.0)]), now)
         session.book.set(profile(charger, profile_id=42, stack_level=0,
-                                  purpose="TxDefaultProfile", kind="Relative",
-                                  periods=[(0, 12.0)]), clock.now())
+                                 purpose="TxDefaultProfile", kind="Relative",
+                                 periods=[(0, 12.0)]), clock.now())
         started = session.start()
         status = session.book.set(profile(charger, profile_id=43, stack_level=0,
-                                           purpose="TxProfile", kind="Relative",
-                                           periods=[(0, 11.0), (40, 6.0)],
-                                           transaction_id=started.transaction_id), clock.now())
+                                          purpose="TxProfile", kind="Relative",
+                                          periods=[(0, 11.0), (40, 6.0)],
+                                          transaction_id=started.transaction_id), clock.now())
         smart.expect_status(status, "Accepted", "SetChargingProfile TxProfile")
         clock.sleep(2.0)
         session.check_composite()
@@ -123,10 +123,10 @@ def test_composite_schedule_three_purposes(session: Session, charger: Any,
 
 
 @pytest.mark.testcase(v16="TC_067_CS", v201="TC_K_05_CS", v21="TC_K_05_CS")  # (verify)
-def test_clear_chargingprofile(session: Session, charger: Any, clock: Any) -> None:
+def test_clear_charging_profile(session: Session, charger: Any, clock: Any) -> None:
     """Clearing a profile by id removes it from the composite; clearing it again is Unknown."""
     session.book.set(profile(charger, profile_id=51, stack_level=0, purpose="TxDefaultProfile",
-                              kind="Absolute", start_s=clock.now() - 1, periods=[(0, 9.0)]),
+                             kind="Absolute", start_s=clock.now() - 1, periods=[(0, 9.0)]),
                      clock.now())
     session.check_composite()
     status = session.book.clear(smart.clear_request(charger, profile_id=51))
@@ -140,15 +140,15 @@ def test_clear_chargingprofile(session: Session, charger: Any, clock: Any) -> No
 
 @pytest.mark.requires("ocpp2")
 @pytest.mark.testcase(v16=None, v201="TC_K_03_CS", v21="TC_K_03_CS")  # (verify)
-def test_station_maxprofile(session: Session, charger: Any, clock: Any) -> None:
+def test_station_max_profile(session: Session, charger: Any, clock: Any) -> None:
     """A ChargingStationMaxProfile caps the EVSE's composite; on an EVSE it is Rejected."""
     now = clock.now()
     wrong = str(charger.call("SetChargingProfile", profile(
         charger, evse_id=1, profile_id=61, stack_level=0, purpose="ChargingStationMaxProfile",
         kind="Absolute", start_s=now - 1, periods=[(0, 10.0)])).get("status"))
     status = session.book.set(profile(charger, evse_id=0, profile_id=62, stack_level=0,
-                                       purpose="ChargingStationMaxProfile", kind="Absolute",
-                                       start_s=now - 1, periods=[(0, 10.0), (30, 8.0)]), now)
+                                      purpose="ChargingStationMaxProfile", kind="Absolute",
+                                      start_s=now - 1, periods=[(0, 10.0), (30, 8.0)]), now)
     smart.expect_status(status, "Accepted", "SetChargingProfile ChargingStationMaxProfile on evse 0")
     session.check_composite(evse_id=1)
     session.check_composite(evse_id=0)
@@ -158,12 +158,12 @@ def test_station_maxprofile(session: Session, charger: Any, clock: Any) -> None:
 
 @pytest.mark.requires("ocpp2")
 @pytest.mark.testcase(v16=None, v201="TC_K_04_CS", v21="TC_K_04_CS")  # (verify)
-def test_replaceprofile(session: Session, charger: Any, clock: Any) -> None:
+def test_replace_profile(session: Session, charger: Any, clock: Any) -> None:
     """A profile sent again with the same id replaces the installed one."""
     for limit in (10.0, 6.0):
         status = session.book.set(profile(charger, profile_id=71, stack_level=0,
-                                           purpose="TxDefaultProfile", kind="Absolute",
-                                           start_s=clock.now() - 1, periods=[(0, limit)]),
+                                          purpose="TxDefaultProfile", kind="Absolute",
+                                          start_s=clock.now() - 1, periods=[(0, limit)]),
                                   clock.now())
         smart.expect_status(status, "Accepted", f"SetChargingProfile id 71 with {limit:g} A")
     session.check_composite()
@@ -175,11 +175,11 @@ def test_stacking(session: Session, charger: Any, clock: Any) -> None:
     """Stack level 1 (6 A for 30 s) leads over stack level 0 (11 A), then falls through."""
     try:
         session.book.set(profile(charger, profile_id=81, stack_level=0,
-                                  purpose="TxDefaultProfile", kind="Relative",
-                                  periods=[(0, 11.0)]), clock.now())
+                                 purpose="TxDefaultProfile", kind="Relative",
+                                 periods=[(0, 11.0)]), clock.now())
         session.book.set(profile(charger, profile_id=82, stack_level=1,
-                                  purpose="TxDefaultProfile", kind="Relative",
-                                  periods=[(0, 6.0)], duration_s=30), clock.now())
+                                 purpose="TxDefaultProfile", kind="Relative",
+                                 periods=[(0, 6.0)], duration_s=30), clock.now())
         session.start()
         clock.sleep(3.0)
         session.check_composite()
@@ -196,8 +196,8 @@ def test_tx_default_profile_during_transaction(session: Session, charger: Any,
         session.start()
         clock.sleep(5.0)
         status = session.book.set(profile(charger, profile_id=101, stack_level=0,
-                                           purpose="TxDefaultProfile", kind="Relative",
-                                           periods=[(0, 8.0)]), clock.now())
+                                          purpose="TxDefaultProfile", kind="Relative",
+                                          periods=[(0, 8.0)]), clock.now())
         smart.expect_status(status, "Accepted", "SetChargingProfile TxDefaultProfile")
         clock.sleep(2.0)
         session.check_composite()
@@ -210,8 +210,8 @@ def test_tx_default_profile_during_transaction(session: Session, charger: Any,
 def test_tx_default_profile_all_evses(session: Session, charger: Any, clock: Any) -> None:
     """A TxDefaultProfile on evse (1.6: connector) 0 applies to every EVSE."""
     status = session.book.set(profile(charger, evse_id=0, profile_id=111, stack_level=0,
-                                       purpose="TxDefaultProfile", kind="Absolute",
-                                       start_s=clock.now() - 1, periods=[(0, 9.0), (40, 7.0)]),
+                                      purpose="TxDefaultProfile", kind="Absolute",
+                                      start_s=clock.now() - 1, periods=[(0, 9.0), (40, 7.0)]),
                               clock.now())
     smart.expect_status(status, "Accepted", "SetChargingProfile TxDefaultProfile on evse 0")
     session.check_composite(evse_id=1)
@@ -219,12 +219,12 @@ def test_tx_default_profile_all_evses(session: Session, charger: Any, clock: Any
 
 
 @pytest.mark.testcase(v16=None, v201="TC_K_19_CS", v21="TC_K_19_CS")  # (verify)
-def test_recurringprofile(session: Session, charger: Any, clock: Any) -> None:
+def test_recurring_profile(session: Session, charger: Any, clock: Any) -> None:
     """A daily recurring profile that began an hour ago: its period change 30 s from now."""
     now = clock.now()
     status = session.book.set(profile(charger, profile_id=121, stack_level=0,
-                                       purpose="TxDefaultProfile", kind="Recurring",
-                                       recurrency="Daily", start_s=now - 3600, periods=[(0, 10.0), (3630, 7.0),
+                                      purpose="TxDefaultProfile", kind="Recurring",
+                                      recurrency="Daily", start_s=now - 3600, periods=[(0, 10.0), (3630, 7.0),
                                                                     (3700, 12.0)]), now)
     smart.expect_status(status, "Accepted", "SetChargingProfile Recurring TxDefaultProfile")
     session.check_composite()
@@ -237,8 +237,8 @@ def test_clear_by_criteria(session: Session, charger: Any, clock: Any) -> None:
     now = clock.now()
     for profile_id, stack, limit in ((131, 0, 12.0), (132, 1, 7.0)):
         session.book.set(profile(charger, profile_id=profile_id, stack_level=stack,
-                                  purpose="TxDefaultProfile", kind="Absolute", start_s=now - 1,
-                                  periods=[(0, limit)]), now)
+                                 purpose="TxDefaultProfile", kind="Absolute", start_s=now - 1,
+                                 periods=[(0, limit)]), now)
     session.check_composite()
     criteria: dict[str, Any] = {"evse_id": 1, "purpose": "TxDefaultProfile", "stack_level": 1}
     status = session.book.clear(smart.clear_request(charger, **criteria))
@@ -251,7 +251,7 @@ def test_clear_by_criteria(session: Session, charger: Any, clock: Any) -> None:
 
 
 @pytest.mark.testcase(v16="TC_059_CS", v201="TC_K_37_CS", v21="TC_K_37_CS")  # (verify)
-def test_remote_start_with_txprofile(session: Session, charger: Any, clock: Any) -> None:
+def test_remote_start_with_tx_profile(session: Session, charger: Any, clock: Any) -> None:
     """A remote start carrying a TxProfile (9 A, 6 A after 30 s) limits the transaction."""
     tx_profile = profile(charger, profile_id=151, stack_level=0, purpose="TxProfile",
                          kind="Relative", periods=[(0, 9.0), (30, 6.0)])
@@ -272,10 +272,10 @@ def test_composite_schedule_in_watts(session: Session, charger: Any, clock: Any,
     require_rate_unit(smart_capability, "W")
     now = clock.now()
     session.book.set(profile(charger, evse_id=0, profile_id=161, stack_level=0,
-                              purpose="ChargingStationMaxProfile", kind="Absolute", unit="W",
-                              start_s=now - 1, periods=[(0, 8280.0), (45, 5520.0)]), now)
+                             purpose="ChargingStationMaxProfile", kind="Absolute", unit="W",
+                             start_s=now - 1, periods=[(0, 8280.0), (45, 5520.0)]), now)
     session.book.set(profile(charger, profile_id=162, stack_level=0, purpose="TxDefaultProfile",
-                              kind="Absolute", start_s=now - 1, periods=[(0, 10.0)]), now)
+                             kind="Absolute", start_s=now - 1, periods=[(0, 10.0)]), now)
     at_s = clock.now()
     problems, _ref, answer = smart.composite_problems(session.book, 1, COMPOSITE_S, at_s,
                                                       unit="W")
