@@ -158,9 +158,11 @@ def test_discharge_check_fails_over_the_negotiated_limit() -> None:
 
 
 # ----------------------------------------------------------------------------- sessions
+@pytest.mark.timeout(400)
 def test_wrong_ev_charging_needs_is_caught_and_a_conformant_charger_passes(
         tmp_path: Path, testbench_cli) -> None:
-    """Default run: the NotifyEVChargingNeeds check, one conformant and one faulty charger."""
+    """Default run: the NotifyEVChargingNeeds check, one conformant and one faulty charger
+    (about 60 s: two real sessions)."""
     _skip_without_sessions()
     chargers = {"okv21": (), "fneeds": ("wrong-ev-charging-needs",)}
     lab = _lab(tmp_path, chargers)
@@ -182,6 +184,7 @@ def test_wrong_ev_charging_needs_is_caught_and_a_conformant_charger_passes(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)
 def test_each_iso15118_check_catches_its_fault_and_a_conformant_charger_passes_all(
         tmp_path: Path, testbench_cli) -> None:
     """Every ISO 15118 check against the conformant charger, each fault against its check."""
