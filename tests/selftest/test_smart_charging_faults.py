@@ -41,7 +41,7 @@ CASES_EXPECTED = {
     },
     "get-profiles-ignores-filter": {
         name: "that do not match the criteria" for name in (
-            "test_get_profiles_of_one_evse", "test_get_profiles_without_evse",
+            "test_get_profiles_of_the_station", "test_get_profiles_of_one_evse", "test_get_profiles_without_evse",
             "test_get_profiles_by_id", "test_get_profiles_by_stack_level",
             "test_get_profiles_by_source", "test_get_profiles_by_purpose",
             "test_get_profiles_by_purpose_and_stack_level")},
@@ -50,13 +50,27 @@ CASES_EXPECTED = {
     "composite-for-unknown-evse": {
         "test_composite_unknown_evse_rejected": "does not have"},
     "wrong-composite-schedule": {"test_composite_combining_purposes": WIRE},
+    "ignores-stack-level": {"test_composite_stacking": WIRE,
+                            "test_clear_stack_level_and_purpose_of_several": WIRE},
 }
 CASE_FILES = ("test_clear.py", "test_get_profiles.py", "test_composite.py",
               "test_remote_start.py")
 
+# The capability cases (chargers without smart charging / with one rate unit), proven in
+# test_capability_cases_follow_what_the_charger_reports: fault -> {test: failure text}.
+CAPABILITY_EXPECTED = {
+    "applies-profile-without-smart-charging": {
+        "test_remote_start_profile_ignored_without_smart_charging": "held at the"},
+    "accepts-unsupported-rate-unit": {
+        "test_composite_unsupported_rate_unit_rejected": "expected 'Rejected'"},
+}
+NO_SC, SMART, NOT_2X = ("reports no smart charging", "reports smart charging",
+                        "lacks capability 'ocpp2'")
+
 
 def test_smart_charging_faults_are_in_the_catalogue() -> None:
-    assert set(EXPECTED) | set(CASES_EXPECTED) == set(SMART_CHARGING_FAULTS)
+    assert set(EXPECTED) | set(CASES_EXPECTED) | set(CAPABILITY_EXPECTED) == set(
+        SMART_CHARGING_FAULTS)
     assert set(SMART_CHARGING_FAULTS) <= set(CHARGER_FAULTS)
 
 
@@ -80,7 +94,7 @@ def test_each_smart_charging_check_catches_its_fault(tmp_path: Path, testbench_c
                     analyzers={c.id: "yokogawa-wt" for c in chargers})
     result = testbench_cli("run", "--lab", str(lab), "--unattended",
                            str(REPO / "suites" / "smart_charging"), "--",
-                           "-k", "(tx_default and not during and not all_evses) or stacking",
+                           "-k", "(tx_default and not during and not all_evses) or test_stacking",
                            timeout_s=300)
     verdicts = result.verdicts()
     assert len(verdicts) == len(chargers) * len(TESTS), sorted(verdicts)
@@ -115,11 +129,12 @@ def test_profile_management_cases_catch_their_faults(tmp_path: Path, testbench_c
                 ChargerEntry("getp-201", "2.0.1", ("get-profiles-ignores-filter",)),
                 ChargerEntry("rs-16", "1.6", ("remote-start-accepts-any-profile",)),
                 ChargerEntry("unk-201", "2.0.1", ("composite-for-unknown-evse",)),
-                ChargerEntry("wrongcs-201", "2.0.1", ("wrong-composite-schedule",))]
+                ChargerEntry("wrongcs-201", "2.0.1", ("wrong-composite-schedule",)),
+                ChargerEntry("stack-201", "2.0.1", ("ignores-stack-level",))]
     lab = write_lab(tmp_path / "lab.toml", chargers, ["ev-saloon"], time_scale=20.0,
                     analyzers={c.id: "yokogawa-wt" for c in chargers})
-    with_tx = "(during_transaction or combining)"
-    select = (f"not ({with_tx} and (getp-201 or rs-16 or unk-201)) "
+    with_tx = "(during_transaction or combining or ignored_without)"
+    select = (f"not ({with_tx} and (getp-201 or rs-16 or unk-201 or stack-201)) "
               "and not (wrongcs-201 and not combining)")
     result = testbench_cli("run", "--lab", str(lab), "--unattended",
                            *(str(REPO / "suites" / "smart_charging" / f) for f in CASE_FILES),
@@ -140,8 +155,9 @@ def test_profile_management_cases_catch_their_faults(tmp_path: Path, testbench_c
     for r in records:
         if (r["charger"], r["name"]) in failing:
             continue
-        skipped_ok = r["verdict"] == "skipped" and "lacks capability 'ocpp" in (
-            r.get("message") or "")
+        skipped_ok = r["verdict"] == "skipped" and any(
+            why in (r.get("message") or "") for why in ("lacks capability 'ocpp",
+                                                        "not applicable: charger reports"))
         if r["verdict"] != "passed" and not skipped_ok:
             problems.append(f"{r['charger']} {r['name']}: {r['verdict']} (expected passed): "
                             f"{r.get('message')}")
@@ -167,8 +183,67 @@ def test_conformant_chargers_pass_the_whole_suite(tmp_path: Path, testbench_cli)
     records = result.records()
     bad = [f"{r['charger']} {r['name']}: {r['verdict']}: {r.get('message')}" for r in records
            if r["verdict"] not in ("passed", "skipped")
-           or (r["verdict"] == "skipped" and r["charger"] != "ok-16")]
+           or (r["verdict"] == "skipped" and r["charger"] != "ok-16"
+               and not r["name"].endswith(("_ignored_without_smart_charging",
+                                           "_unsupported_rate_unit_rejected")))]
     assert records and not bad, "\n".join(bad) + "\n" + result.output[-2000:]
     assert result.exit_code == 0, result.output[-2000:]
     measured = list((tmp_path / "reports" / "runs").glob("*/evidence/*ok-201*/smart-session.csv"))
     assert not measured, "no analyser on ok-201, yet a recording was saved"
+
+
+def test_capability_cases_follow_what_the_charger_reports(tmp_path: Path,
+                                                          testbench_cli) -> None:
+    """Chargers reporting no smart charging (2.0.1 GetVariables, 1.6 GetConfiguration) skip
+    the smart-charging cases and run TC_K_38, which passes when the remote start's profile
+    is ignored and fails when it is applied; TC_K_42 runs only on a charger reporting one
+    rate unit, passes when the other unit is Rejected and fails when it is Accepted; a case
+    asking for W skips on an A-only charger."""
+    no_sc = {"smart_charging": False}
+    a_only = {"charging_rate_units": ["A"]}
+    chargers = [ChargerEntry("ok-201", "2.0.1"),
+                ChargerEntry("nosc-201", "2.0.1", extra=no_sc),
+                ChargerEntry("nosc-16", "1.6", extra=no_sc),
+                ChargerEntry("applies-201", "2.0.1", ("applies-profile-without-smart-charging",),
+                             extra=no_sc),
+                ChargerEntry("aonly-201", "2.0.1", extra=a_only),
+                ChargerEntry("accw-201", "2.0.1", ("accepts-unsupported-rate-unit",),
+                             extra=a_only)]
+    lab = write_lab(tmp_path / "lab.toml", chargers, ["ev-saloon"], time_scale=20.0,
+                    analyzers={c.id: "yokogawa-wt" for c in chargers})
+    k38, k42 = ("test_remote_start_profile_ignored_without_smart_charging",
+                "test_composite_unsupported_rate_unit_rejected")
+    k39, watts = "test_composite_without_profiles", "test_composite_schedule_in_watts"
+    # charger -> test -> (verdict, text its message must hold)
+    expected: dict[str, dict[str, tuple[str, str]]] = {
+        "ok-201": {k38: ("skipped", SMART), k42: ("skipped", "reports rate units A, W"),
+                   k39: ("passed", ""), watts: ("passed", "")},
+        "nosc-201": {k38: ("passed", ""), k42: ("skipped", NO_SC), k39: ("skipped", NO_SC),
+                     watts: ("skipped", NO_SC)},
+        "nosc-16": {k38: ("skipped", NOT_2X), k42: ("skipped", NOT_2X),
+                    k39: ("skipped", NO_SC), watts: ("skipped", NO_SC)},
+        "applies-201": {k38: ("failed", "held at the"), k42: ("skipped", NO_SC),
+                        k39: ("skipped", NO_SC), watts: ("skipped", NO_SC)},
+        "aonly-201": {k38: ("skipped", SMART), k42: ("passed", ""), k39: ("passed", ""),
+                      watts: ("skipped", "(no W)")},
+        "accw-201": {k38: ("skipped", SMART), k42: ("failed", "expected 'Rejected'"),
+                     k39: ("passed", ""), watts: ("skipped", "(no W)")},
+    }
+    for entry in chargers:
+        for fault in entry.faults:
+            for test, text in CAPABILITY_EXPECTED[fault].items():
+                assert expected[entry.id][test] == ("failed", text), (entry.id, test)
+    result = testbench_cli("run", "--lab", str(lab), "--unattended",
+                           str(REPO / "suites" / "smart_charging"), "--",
+                           "-k", f"{k38} or {k42} or {k39} or {watts}", timeout_s=300)
+    verdicts = result.verdicts()
+    problems = []
+    for charger, tests in expected.items():
+        for test, (verdict, text) in tests.items():
+            record = verdicts.get((charger, "ev-saloon", test))
+            got = record and (record["verdict"], record.get("message") or "")
+            if got is None or got[0] != verdict or text not in got[1]:
+                problems.append(f"{charger} {test}: expected {verdict} ({text!r}), got {got}")
+    assert len(verdicts) == sum(len(t) for t in expected.values()), sorted(verdicts)
+    assert not problems, "\n".join(problems) + "\n" + result.output[-2000:]
+    assert result.exit_code == 1, result.output[-2000:]
