@@ -22,7 +22,7 @@ from ocpp.exceptions import OCPPError
 
 from testbench.clock import LabClock
 from testbench.lab.model import ChargerSpec, EVSpec
-from testbench.sim import ev_personality, frequency_service, pilot_faults
+from testbench.sim import ev_personality, frequency_service, pilot_faults, robustness
 from testbench.sim.firmware import FirmwareAgent
 from testbench.sim.outbox import Offline, Outbox, Outgoing
 from testbench.sim.plant import ChargerMeter, Plant
@@ -362,6 +362,7 @@ class SimCharger(ABC):
                  self.spec.id, conn.number, trigger, token)
         self.send_started(conn, tx, trigger)
         tx.sampler = self.spawn(self._sample_loop(conn, tx))
+        robustness.transaction_started(self, conn, tx)  # fault drops-connection-...
         self.refresh(conn)
 
     def stop_transaction(self, conn: Connector, reason: str, *, trigger: str,
@@ -423,7 +424,7 @@ class SimCharger(ABC):
                 conn.reported_status = status
             elif self.online:
                 conn.reported_status = status
-                self.post(self.status_payload(conn, status))
+                self.post(robustness.status_message(self, conn, status, cause))
         self.after_refresh(conn)
 
     def after_refresh(self, conn: Connector) -> None:
@@ -565,6 +566,7 @@ class SimCharger(ABC):
         """Run one websocket connection until it ends; why: closed, reboot or power-off."""
         client = self.make_client(ws)
         client._response_timeout = CALL_TIMEOUT_WALL_S
+        robustness.wrap_client(self, client)  # fault stops-answering
         self._client = client
         self._ws = ws
         self.outbox.drop_close_markers()
@@ -674,6 +676,9 @@ class SimCharger(ABC):
             try:
                 payload = item.build()
                 if payload is None:
+                    continue
+                if isinstance(payload, robustness.RawFrames):  # fault sends-malformed-frames
+                    await payload.send(client)
                     continue
                 result = await client.call(payload, suppress=False)
             except OCPPError as error:

@@ -13,6 +13,7 @@ from websockets.exceptions import InvalidHandshake, InvalidURI
 from testbench.errors import BenchError
 from testbench.redact import install_log_redaction
 from testbench.secrets import Secrets
+from testbench.sim import robustness
 from testbench.sim.charger import REBOOT_DELAY_S, SimCharger
 
 log = logging.getLogger("testbench.sim")
@@ -88,6 +89,7 @@ async def run_link(charger: SimCharger, url: str, *, ssl_context: ssl.SSLContext
         if not charger.powered:
             await charger.wait_powered()
             backoff_s = BACKOFF_MIN_S
+        await robustness.stay_offline(charger)  # fault drops-connection-mid-transaction
         try:
             ws = await websockets.connect(
                 url, subprotocols=[spec.subprotocol],  # type: ignore[list-item]
