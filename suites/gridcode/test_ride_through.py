@@ -21,6 +21,7 @@ contradicts itself: the test is skipped, naming the stage (see
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import numpy as np
@@ -28,16 +29,21 @@ import pytest
 
 from suites.gridcode import _recover
 from suites.gridcode import _support as s
+from testbench.analysis import BackgroundAcquisition
 from testbench.analysis.judgement import judge_value
 from testbench.analysis.reactive import ride_through_conflicts
 from testbench.analysis.response import crossing_time
 from testbench.analysis.series import Series
+from testbench.errors import BenchError
 from testbench.gridcode.stimulus import ride_through
+from testbench.gridcode.stimulus_run import run_stimulus
 
 MARGIN_PU = 0.02
 """The profile runs this far inside the ride-through region (2 % Un: the transient MRA)."""
 RECOVERY_S = 5.0
 POST_S = RECOVERY_S + 3.0
+RATE_HZ = 20.0
+"""Analyser samples per lab second: two or more inside the shortest envelope (0.1 s)."""
 POINTS = [s.OperatingPoint(-1.0), s.OperatingPoint(1.0)]
 SIDES = {"under": "under_voltage", "over": "over_voltage"}
 
@@ -73,13 +79,16 @@ def _ride_through(side: str, point: s.OperatingPoint, station: Any, charger: Any
         s.set_operating_point(station, charger, clock, point)
         p0 = s.measured_power_w(analyzer, clock)
         s.check_operating_point(p0, point, rated)
-        recording, run = s.record_stimulus(analyzer, grid, clock, program)
+        recording, run = _record_free_running(analyzer, grid, clock, program)
         _recover.let_reconnect(grid, analyzer, clock, params, rated)
     finally:
         s.finish(station, grid, params, charger)
 
     sign = 1.0 if side == "under" else -1.0
     last = (envelope.points[-1][1] + sign * MARGIN_PU) * v_n
+    extreme = (min if side == "under" else max)(
+        (u + sign * MARGIN_PU) * v_n for _, u in envelope.points)
+    _require_disturbance_seen(recording, v_n, extreme)
     t_fault, t_recovered = _fault_times(recording, run, v_n, last)
     power = recording["power_w"]
     magnitude = Series("abs power", "W", power.t_lab_s, np.abs(power.values))
@@ -101,6 +110,39 @@ def _ride_through(side: str, point: s.OperatingPoint, station: Any, charger: Any
            [("ride-through envelope", boundary, "V"),
             ("connected: |P| above", 0.5 * p0, "W")], title, judgements)
     s.verdict(judgements)
+
+
+def _record_free_running(analyzer: Any, grid: Any, clock: Any, program: Any
+                         ) -> tuple[Any, Any]:
+    """Like ``_support.record_stimulus`` but at ``RATE_HZ`` (lab): a 100 ms swell must not
+    fall between two samples (the analyser updates every ``UPDATE_INTERVAL_S``)."""
+    analyzer.set_update_interval_s(s.UPDATE_INTERVAL_S)
+    tail_s = 1.0 + 0.5 * program.duration_s
+    acquisition = BackgroundAcquisition(analyzer, clock, rate_hz=RATE_HZ,
+                                        max_seconds=program.duration_s + s.PRE_S + tail_s
+                                        + 60.0)
+    acquisition.start()
+    try:
+        clock.sleep(s.PRE_S)
+        run = run_stimulus(grid, program, clock)
+        clock.sleep(tail_s)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            acquisition.stop()
+        raise
+    return acquisition.stop(), run
+
+
+def _require_disturbance_seen(recording: Any, v_n: float, extreme_v: float) -> None:
+    """The analyser saw at least half of the dip or swell; otherwise the unit was not shown
+    to be exposed to it and the test cannot be judged (a lab problem, not a device one)."""
+    voltage = recording["voltage_v"].dropna().values
+    seen = float(voltage.min() if extreme_v < v_n else voltage.max())
+    if abs(seen - v_n) < 0.5 * abs(extreme_v - v_n):
+        raise BenchError(f"the analyser measured at most {seen:.1f} V against the commanded "
+                         f"{extreme_v:.1f} V (nominal {v_n:g} V): the grid emulator did not "
+                         "apply the ride-through profile, or too briefly to be measured; check "
+                         "its list mode and the analyser's update interval")
 
 
 def _fault_times(recording: Any, run: Any, v_n: float, last_v: float) -> tuple[float, float]:

@@ -53,6 +53,7 @@ REACTIVE_MODES = ("VoltVar", "WattPF", "FixedPFAbsorb", "FixedPFInject", "FixedV
 SUPPORTED = (*REACTIVE_MODES, "VoltWatt")
 WRONG_VOLT_VAR_FACTOR = 0.5
 SETTLED_VAR = 0.5
+SETTLED_W = 0.5
 LN10 = math.log(10.0)
 
 
@@ -97,6 +98,8 @@ class ReactiveBehaviour:
     q_var: float = 0.0
     export_cap_w: float = math.inf
     _mode: str | None = None
+    _q_target_var: float = 0.0
+    _cap_target_w: float = math.inf
 
     # ------------------------------------------------------------------ settings
     def set_control(self, control_id: str, control_type: str, body: dict[str, Any]) -> str:
@@ -199,6 +202,7 @@ class ReactiveBehaviour:
         volts = [stage.node.phase_voltage_v(n) for n in range(stage.node.phases)]
         u_pu = max(volts) / stage.node.nominal_voltage_v if volts else 0.0
         cap_target = self.target_export_cap_w(u_pu)
+        self._cap_target_w = cap_target
         if math.isinf(cap_target):
             self.export_cap_w = math.inf
         else:
@@ -208,18 +212,21 @@ class ReactiveBehaviour:
             self.export_cap_w = cap_target + (self.export_cap_w - cap_target) * math.exp(
                 -dt_s / tau)
         if not operating:
-            self.q_var = 0.0
+            self.q_var = self._q_target_var = 0.0
             return
         p_export_w = -stage.output_power_w()
         target = self.target_q_var(u_pu, p_export_w)
+        self._q_target_var = target
         tau = self._reactive_tau_s()
         self.q_var = target + (self.q_var - target) * math.exp(-dt_s / tau)
         if abs(self.q_var - target) < 1e-3:
             self.q_var = target
 
     def busy(self) -> bool:
-        """Whether a response is moving (the plant then integrates finely)."""
-        return self._mode is not None or "VoltWatt" in self.controls
+        """Whether a response is still moving (the plant then integrates finely)."""
+        cap_moving = not math.isinf(self.export_cap_w) and abs(
+            self.export_cap_w - self._cap_target_w) > SETTLED_W
+        return cap_moving or abs(self.q_var - self._q_target_var) > SETTLED_VAR
 
     def phase_reactive_var(self, phases: int, active_phases: int) -> list[float]:
         """Reactive power per phase as measuring points read it (+ import = absorbing)."""
