@@ -197,6 +197,7 @@ class OcppConnection:
                     reply = handler(self, payload)
                 else:
                     reply = self._overridden(override, handler, payload)
+                self.session.dynamic.note_answer(action, payload, reply)
         except CallErrorReply as exc:
             self._record_in(action=action, payload=payload, unique_id=uid, direction="in",
                                 kind="call", wall_s=wall)

@@ -8,8 +8,9 @@ handler still runs first, so the bench's view of the charger (transactions, boot
 stays current; only the reply changes. The per-test baseline clears every override.
 
 ``DynamicValues`` remembers, per charging profile id, the dynamic values the bench set for a
-2.1 Dynamic profile (its SetChargingProfile, then every Accepted UpdateDynamicSchedule): the
-default answer to PullDynamicScheduleUpdate serves them.
+2.1 Dynamic profile (its SetChargingProfile, then every Accepted UpdateDynamicSchedule and
+every Accepted PullDynamicScheduleUpdate answer): the default answer to
+PullDynamicScheduleUpdate serves them.
 """
 
 from __future__ import annotations
@@ -89,11 +90,12 @@ class AnswerOverride:
 class DynamicValues:
     """Dynamic values (ChargingScheduleUpdateType, camelCase) the bench set, per profile id.
 
-    Fed with the bench's own CALLs and their answers: an Accepted SetChargingProfile of a
-    ``Dynamic`` profile sets the values of its first period (the values of a later period
-    are not tracked); an Accepted UpdateDynamicSchedule merges its ``scheduleUpdate``; an
-    Accepted ClearChargingProfile forgets the profile it names, or every profile when it
-    names none. Caller holds the session lock.
+    Fed with the bench's own CALLs and their answers, and its answers to pulls: an Accepted
+    SetChargingProfile of a ``Dynamic`` profile sets the values of its first period (the
+    values of a later period are not tracked); an Accepted UpdateDynamicSchedule, and an
+    Accepted answer to PullDynamicScheduleUpdate, merge their ``scheduleUpdate``; an Accepted
+    ClearChargingProfile forgets the profile it names, or every profile when it names none.
+    Caller holds the session lock.
     """
 
     def __init__(self) -> None:
@@ -103,6 +105,16 @@ class DynamicValues:
         """A copy of the values of ``profile_id``; None when the bench set none."""
         values = self._values.get(int(profile_id))
         return None if values is None else dict(values)
+
+    def note_answer(self, action: str, request: Mapping[str, Any],
+                    reply: Mapping[str, Any]) -> None:
+        """Learn from the bench's answer to a charger's request: values it served in an
+        Accepted PullDynamicScheduleUpdate answer (an override's too) are now the profile's."""
+        if action != "PullDynamicScheduleUpdate" or reply.get("status") != "Accepted":
+            return
+        update = reply.get("scheduleUpdate") or {}
+        self._values.setdefault(int(request["chargingProfileId"]), {}).update(
+            {k: v for k, v in update.items() if k in UPDATE_FIELDS})
 
     def note_call(self, action: str, request: Mapping[str, Any],
                   result: Mapping[str, Any] | None) -> None:

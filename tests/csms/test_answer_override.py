@@ -216,3 +216,17 @@ def test_the_per_test_baseline_restores_the_default_answers(bench: Bench) -> Non
     lab = SimpleNamespace(csms=SimpleNamespace(connect_timeout_s=5.0))
     reset_to_baseline(handle, station, bench.csms, lab, within_s=5.0)  # type: ignore[arg-type]
     assert client.request("NotifyEVChargingNeeds", NEEDS)[2] == {"status": "Accepted"}
+
+
+def test_values_served_by_an_overridden_pull_answer_become_the_default(bench: Bench) -> None:
+    client = bench.client("cp21")
+    client.boot()
+    handle = bench.csms.charger("cp21")
+    handle.call("SetChargingProfile", _dynamic_profile(280, operationMode="CentralSetpoint",
+                                                      setpoint=-6900.0))
+    handle.set_answer("PullDynamicScheduleUpdate",
+                      {"status": "Accepted", "scheduleUpdate": {"setpoint": 5520.0}})
+    client.request("PullDynamicScheduleUpdate", {"chargingProfileId": 280})
+    handle.set_answer("PullDynamicScheduleUpdate", None)
+    reply = client.request("PullDynamicScheduleUpdate", {"chargingProfileId": 280})
+    assert reply[2] == {"status": "Accepted", "scheduleUpdate": {"setpoint": 5520.0}}
