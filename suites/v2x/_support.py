@@ -103,6 +103,11 @@ class V2xSession:
         self.book.sent.append({"update_dynamic": {"profile_id": profile_id, **values},
                                "status": status, "lab_s": at_s})
         self.expect(status, "Accepted", f"UpdateDynamicSchedule of profile {profile_id}")
+        self.applied(profile_id, at_s, **values)
+
+    def applied(self, profile_id: int, at_s: float, **values: float) -> None:
+        """New dynamic values hold from lab time ``at_s`` (a push, or the bench's answer to
+        a PullDynamicScheduleUpdate): the reference changes from that moment on."""
         origin = self.tx_start_s if self.tx_start_s is not None else at_s - 1.0
         self.pieces.append((self.last_update_s,
                             self.book.reference(EVSE, origin, at_s - origin + 5.0, "W")))

@@ -236,22 +236,24 @@ def test_central_setpoint_push(session: V2xSession) -> None:
 @pytest.mark.testcase(v21="TC_Q_110_CS")  # (verify)
 def test_central_setpoint_pull(session: V2xSession, charger: Any) -> None:
     """A Dynamic CentralSetpoint profile with dynUpdateInterval 20 s: the charger sends
-    PullDynamicScheduleUpdate for it every 20 s (+-3 s) and, while no update comes, keeps
-    following its setpoint (-10 A)."""
-    interval_s, tol_s = 20, 3.0
+    PullDynamicScheduleUpdate for it every 20 s (+-3 s) and, while the bench answers with
+    the values it set, keeps following its setpoint (-10 A); then the bench answers a pull
+    with a new setpoint (+8 A) and the power follows it within the response time."""
+    interval_s, tol_s, profile_id = 20, 3.0, 261
+    new_setpoint_w = 8 * A
     try:
         session.start()
         charger.mark()
-        session.set(_tx_profile(session, 261, [v2x.period(0, mode="CentralSetpoint",
-                                                          setpoint=-10 * A)], kind="Dynamic",
-                                dyn_update_interval_s=interval_s),
+        session.set(_tx_profile(session, profile_id, [v2x.period(0, mode="CentralSetpoint",
+                                                                 setpoint=-10 * A)],
+                                kind="Dynamic", dyn_update_interval_s=interval_s),
                     "SetChargingProfile Dynamic with dynUpdateInterval")
         installed_s = session.clock.now()
         pulls = []
         for _ in range(2):
             try:
                 pulls.append(charger.expect("PullDynamicScheduleUpdate", interval_s + WITHIN_S,
-                                            charging_profile_id=261))
+                                            charging_profile_id=profile_id))
             except ExpectationFailed as missing:
                 session.fail(str(missing))
         times = [installed_s] + [m.lab_s for m in pulls]
@@ -261,9 +263,66 @@ def test_central_setpoint_pull(session: V2xSession, charger: Any) -> None:
         if bad:
             session.problems.append(f"PullDynamicScheduleUpdate came after {gaps} s, expected "
                                     f"every {interval_s} s (+-{tol_s:g} s)")
-        session.clock.sleep(5.0)
+        new_values = {"status": "Accepted", "scheduleUpdate": {"setpoint": new_setpoint_w}}
+        charger.set_answer("PullDynamicScheduleUpdate", lambda request: (
+            new_values if request.get("chargingProfileId") == profile_id else None))
+        try:
+            pulled = charger.expect("PullDynamicScheduleUpdate", interval_s + WITHIN_S,
+                                    charging_profile_id=profile_id)
+        except ExpectationFailed as missing:
+            session.fail(str(missing))
+        finally:
+            charger.set_answer("PullDynamicScheduleUpdate", None)
+        if pulled.reply != new_values:
+            session.fail(f"the bench answered the pull with {pulled.reply}, the case needs "
+                         f"{new_values} (answer errors: {charger.answer_errors()})")
+        session.applied(profile_id, pulled.lab_s, setpoint=new_setpoint_w)
+        session.figures["pulled_update"] = {"at_s": round(pulled.lab_s - installed_s, 2),
+                                            "setpoint_w": new_setpoint_w}
+        session.clock.sleep(2.0)
+        session.check_composite()
+        session.clock.sleep(smart.RESPONSE_S + 8.0)
     finally:
         session.finish()
+
+
+@pytest.mark.testcase(v21="TC_Q_103_CS")  # (verify)
+def test_charging_needs_rejected(session: V2xSession, charger: Any) -> None:
+    """The bench answers NotifyEVChargingNeeds Rejected: the charger keeps the session
+    charge-only. A TxProfile then asks for 10 A, a CentralSetpoint of -10 A at +15 s and a
+    negative limit of -12 A at +35 s; the charger may accept or reject it (verify: what the
+    2.1 spec requires of the answer), but the analyser must never see a discharge."""
+    charger.set_answer("NotifyEVChargingNeeds", {"status": "Rejected"})
+    try:
+        session.start()
+        try:
+            message = charger.expect("NotifyEVChargingNeeds", WITHIN_S)
+        except ExpectationFailed as missing:
+            session.fail(str(missing))
+        answered = (message.reply or {}).get("status")
+        if answered != "Rejected":
+            session.fail(f"the bench answered NotifyEVChargingNeeds {answered!r}, the case "
+                         "needs Rejected")
+        charger.set_answer("NotifyEVChargingNeeds", None)
+        request = _tx_profile(session, 291, [
+            v2x.period(0, limit=10 * A),
+            v2x.period(15, mode="CentralSetpoint", setpoint=-10 * A, discharge_limit=-16 * A),
+            v2x.period(35, limit=-12 * A)])
+        status = session.book.set(request, session.clock.now())
+        session.figures["profile_after_needs_rejected"] = status  # Accepted or Rejected (verify)
+        _sleep_until(session, 55.0)
+    finally:
+        charger.set_answer("NotifyEVChargingNeeds", None)
+        session.finish(bands=_charge_only_bands)
+
+
+def _charge_only_bands(t: np.ndarray, p: np.ndarray,
+                       session: V2xSession) -> list[v2x.Band | None]:
+    """From the transaction start: any charging power, no discharge (0 - accuracy)."""
+    start = session.tx_start_s if session.tx_start_s is not None else float(t[0])
+    band = v2x.Band(-session.accuracy_w(), float("inf"),
+                    "charge-only (charging needs answered Rejected)")
+    return [band if x >= start else None for x in t]
 
 
 @pytest.mark.testcase(v21="TC_Q_126_CS")  # (verify)

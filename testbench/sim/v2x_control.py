@@ -26,7 +26,9 @@ Fault personalities (``testbench.lab.faults.V2X_FAULTS``): ``rejects-negative-li
 ``ignores-randomized-delay`` (changes are applied at once), ``ignores-limit-at-soc``
 (limitAtSoC has no effect), ``never-pulls-dynamic-schedule`` (dynUpdateInterval is ignored),
 ``charging-needs-without-v2x`` (NotifyEVChargingNeeds asks for AC_three_phase charging
-without v2xChargingParameters).
+without v2xChargingParameters), ``discharges-after-needs-rejected`` (discharges although its
+NotifyEVChargingNeeds was answered Rejected), ``ignores-pulled-update`` (pulls, but never
+applies the values of an Accepted PullDynamicScheduleUpdate answer).
 """
 
 from __future__ import annotations
@@ -135,7 +137,8 @@ class V2xControl:
 
             def answered(result: Any, entry: dict[str, Any] = entry) -> None:
                 entry["status"] = str(result.status)
-                if str(result.status) == "Accepted" and result.schedule_update:
+                if str(result.status) == "Accepted" and result.schedule_update \
+                        and not self.sim.has("ignores-pulled-update"):
                     self.update_dynamic(profile.id, dict(result.schedule_update))
                     smart.evaluate()
 
@@ -159,7 +162,8 @@ class V2xControl:
             target = self._target(conn, profile, schedule, period, limit_a)
             delay_s = float(schedule.get("randomized_delay") or 0)
         if target is not None and target < 0 and self.needs_status.get(conn.number,
-                                                                       "Accepted") != "Accepted":
+                                                                       "Accepted") != "Accepted" \
+                and not self.sim.has("discharges-after-needs-rejected"):
             target = 0.0  # V2X not agreed for this transaction: charge only
         return self._delayed(conn, target, delay_s, now)
 

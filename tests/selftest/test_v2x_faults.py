@@ -5,7 +5,8 @@ with a bidirectional 2.1 charger per V2X fault personality, a conformant one, a
 bidirectional ISO 15118-20 EV and a power analyser on every charger. Each fault must fail the
 case meant for it, by the check meant for it (status on the wire, meter, randomizedDelay,
 PullDynamicScheduleUpdate, NotifyEVChargingNeeds), and pass the others it runs. The default
-run covers rejects-negative-limits, discharges-wrong-sign and ignores-idle; the rest is slow.
+run covers rejects-negative-limits, discharges-wrong-sign, ignores-idle,
+discharges-after-needs-rejected and ignores-pulled-update; the rest is slow.
 Unit tests of the judging functions (``testbench.procedures.v2x``) come first.
 """
 
@@ -41,8 +42,13 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "ignores-limit-at-soc": {"test_limit_at_soc": {METER}},
     "never-pulls-dynamic-schedule": {"test_central_setpoint_pull": {PULL}},
     "charging-needs-without-v2x": {"test_charging_needs_accepted": {NEEDS}},
+    "discharges-after-needs-rejected": {"test_charging_needs_rejected": {METER}},
+    "ignores-pulled-update": {"test_central_setpoint_pull": {METER, WIRE}},
 }
 BIDI = {"bidirectional": True, "iso15118": ["-2", "-20"]}
+SUITE_CASES = 11  # test functions in suites/v2x
+NEEDS_AND_PULL = ("discharges-after-needs-rejected", "ignores-pulled-update")
+NEEDS_AND_PULL_TESTS = ("test_charging_needs_rejected", "test_central_setpoint_pull")
 labgen.EVS.setdefault(EV, {"make": "Hauler", "model": "eVan V2G", "software": "5.0.1", "phases": 3,
                                "min_current_a": 8.0, "max_current_a": 32.0, "battery_kwh": 90.0,
                                "initial_soc_pct": 40.0, "iso15118": ["-2", "-20"],
@@ -179,18 +185,40 @@ def test_each_v2x_check_catches_its_fault(tmp_path: Path, testbench_cli) -> None
     assert len(evidence) == 2 * len(chargers), evidence
 
 
+def test_needs_rejected_and_pulled_update_faults(tmp_path: Path, testbench_cli) -> None:
+    """The bench's answers matter: after a Rejected NotifyEVChargingNeeds
+    (discharges-after-needs-rejected) and with a new setpoint in the answer to a pull
+    (ignores-pulled-update) each fault fails its case by its check; the conformant charger
+    passes both (each fault on the other case: the slow test)."""
+    lab, chargers = _lab(tmp_path, ["discharges-after-needs-rejected", "ignores-pulled-update"])
+    result = testbench_cli("run", "--lab", str(lab), "--unattended", SUITE, "--", "-k",
+                           "(charging_needs_rejected and not ignores-pulled) or "
+                           "(central_setpoint_pull and not discharges-aft)", timeout_s=300)
+    records = result.verdicts()
+    runs = {"ok-21": ("test_charging_needs_rejected", "test_central_setpoint_pull"),
+            "discharges-aft-21": ("test_charging_needs_rejected",),
+            "ignores-pulled-21": ("test_central_setpoint_pull",)}
+    assert len(records) == 4, sorted(records)
+    problems = [p for entry in chargers for p in _judge(records, entry, runs[entry.id])]
+    assert not problems, "\n".join(problems) + "\n" + result.output[-2000:]
+    assert result.exit_code == 1, result.output[-2000:]
+
+
 @pytest.mark.slow
 def test_remaining_v2x_faults_and_the_conformant_charger(tmp_path: Path, testbench_cli) -> None:
     """Every other V2X fault fails its case by its check; the conformant charger passes
     the whole suite."""
     faults = ["discharges-wrong-sign", "ignores-randomized-delay", "ignores-limit-at-soc",
-              "never-pulls-dynamic-schedule", "charging-needs-without-v2x"]
+              "never-pulls-dynamic-schedule", "charging-needs-without-v2x",
+              "discharges-after-needs-rejected", "ignores-pulled-update"]
     lab, chargers = _lab(tmp_path, faults)
     problems: list[str] = []
     for entry in chargers:
         tests = tuple(EXPECTED[entry.faults[0]]) if entry.faults else ()
         if entry.faults == ("discharges-wrong-sign",):
             tests = ("test_operation_mode_change", "test_central_setpoint_push")
+        if entry.faults and entry.faults[0] in NEEDS_AND_PULL:
+            tests = NEEDS_AND_PULL_TESTS  # each fails its own case and passes the other
         args = ["run", "--lab", str(lab), "--unattended", "--charger", entry.id, SUITE]
         if tests:
             args += ["--", "-k", " or ".join(tests)]
@@ -200,7 +228,7 @@ def test_remaining_v2x_faults_and_the_conformant_charger(tmp_path: Path, testben
             bad = [f"{k[2]}: {r['verdict']}: {r.get('message')}" for k, r in records.items()
                    if r["verdict"] != "passed"]
             problems += [f"{entry.id} {b}" for b in bad]
-            if len(records) < 9 or result.exit_code != 0:
+            if len(records) < SUITE_CASES or result.exit_code != 0:
                 problems.append(f"{entry.id}: {len(records)} results, exit "
                                 f"{result.exit_code}\n{result.output[-1500:]}")
         else:
