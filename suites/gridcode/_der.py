@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from testbench.errors import DeviceFailure
 from testbench.gridcode.params import Curve, GridCodeParameters
 
 PRIORITY = 0
@@ -41,6 +42,15 @@ def require_21(station: Any, what: str) -> None:
         pytest.skip(f"not applicable: {what} is set over OCPP 2.1 SetDERControl and the "
                     f"charger speaks {station.charger.ocpp_version}; configure the unit to the "
                     "parameter set by other means and run the scenario by hand")
+
+
+def require_known(params: GridCodeParameters, *paths: str) -> None:
+    """Skip (not applicable) when the set does not know a value the scenario needs."""
+    unknown = [params.value(p) for p in paths if not params.value(p).known]
+    if unknown:
+        pytest.skip(f"not applicable: parameter set {params.name!r} does not know "
+                    + "; ".join(f"{v.path}{' (' + v.note + ')' if v.note else ''}"
+                                for v in unknown))
 
 
 def _points(curve: Curve, x_factor: float, y_of: Any) -> list[dict[str, float]]:
@@ -102,7 +112,6 @@ def apply(charger: Any, request: dict[str, Any]) -> None:
         pytest.skip(f"not applicable: the charger does not support {request['controlType']} "
                     "(SetDERControl NotSupported)")
     if status != "Accepted":
-        from testbench.errors import DeviceFailure
         raise DeviceFailure(f"SetDERControl {request['controlType']} was answered {status!r}; "
                             f"a compliant unit accepts the parameter set's setting")
 

@@ -24,7 +24,7 @@ import math
 import numpy as np
 import pytest
 
-from suites.gridcode import _evidence, _recover
+from suites.gridcode import _der, _evidence, _recover
 from suites.gridcode import _support as s
 from testbench.analysis.judgement import judge_value
 from testbench.analysis.reactive import rocof_hz_per_s
@@ -62,6 +62,7 @@ def _band(params: GridCodeParameters) -> tuple[float, float]:
 def test_rocof_withstand(point, station, charger, clock, bench, request):
     """The pair stays connected through frequency ramps at the set's RoCoF."""
     params = s.params_of(station)
+    _der.require_known(params, "rocof.immunity_hz_per_s", "rocof.window_s")
     rocof = float(params.rocof.immunity_hz_per_s)
     window = float(params.rocof.window_s)
     f_n, v_n = float(params.nominal.frequency_hz), float(params.nominal.voltage_v)

@@ -111,6 +111,7 @@ def test_q_u(point, station, charger, clock, bench, request):
     """Q(U): the pair follows the set's volt-var curve with the set's first-order time."""
     _der.require_21(station, "Q(U)")
     params = s.params_of(station)
+    _der.require_known(params, "q_u.curve", "q_u.three_tau_s")
     v_n, f_n = float(params.nominal.voltage_v), float(params.nominal.frequency_hz)
     tr = _der.tr_from_three_tau_s(float(params.q_u.three_tau_s))
     u_high, u_low = _q_u_levels(params)
@@ -210,6 +211,7 @@ def test_cos_phi_p(point, station, charger, clock, bench, request):
     """cos phi(P): the pair's Q follows the set's cos phi(P) curve at its export power."""
     _der.require_21(station, "cos phi(P)")
     params = s.params_of(station)
+    _der.require_known(params, "cos_phi_p.curve", "cos_phi_p.settling_time_s")
     recording, rated, t_set, settling = _run_setting(station, charger, clock, params, point,
                                                      _der.watt_pf(params))
     curve = params.cos_phi_p.curve
@@ -235,6 +237,8 @@ def test_fixed_cos_phi_and_q(mode, station, charger, clock, bench, request):
     """Fixed cos phi and fixed Q at the set's limits, discharging at rated power."""
     _der.require_21(station, "fixed cos phi / fixed Q")
     params = s.params_of(station)
+    _der.require_known(params, "cos_phi_fixed.min_under_excited",
+                       "cos_phi_fixed.min_over_excited", "cos_phi_p.settling_time_s")
     fixed = params.cos_phi_fixed
     under = mode.endswith("under")
     cos_phi = float(fixed.min_under_excited if under else fixed.min_over_excited)
@@ -288,6 +292,7 @@ def test_p_u(station, charger, clock, bench, request):
     """P(U): at over-voltage the pair reduces its feed-in along the set's curve, in time."""
     _der.require_21(station, "P(U)")
     params = s.params_of(station)
+    _der.require_known(params, "p_u.curve", "p_u.three_tau_s")
     v_n, f_n = float(params.nominal.voltage_v), float(params.nominal.frequency_hz)
     tr = _der.tr_from_three_tau_s(float(params.p_u.three_tau_s))
     u_test = _p_u_level(params)

@@ -67,3 +67,10 @@ def test_fixed_settings() -> None:
     assert inject["controlType"] == "FixedPFInject" and inject["fixedPFInject"]["excitation"]
     var = valid(_der.fixed_var(-43.589))
     assert var["fixedVar"] == {"priority": 0, "setpoint": -43.589, "unit": "PctMaxVar"}
+
+
+def test_a_scenario_needing_an_unknown_value_is_skipped_with_the_value_named() -> None:
+    params = load_parameter_set("en50549-default", {"q_u.three_tau_s": "unknown"})
+    with pytest.raises(pytest.skip.Exception, match=r"does not know q_u\.three_tau_s"):
+        _der.require_known(params, "q_u.curve", "q_u.three_tau_s")
+    _der.require_known(params, "q_u.curve")  # known: no skip
