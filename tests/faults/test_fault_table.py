@@ -10,11 +10,11 @@ box, faulty instruments; suites written into the test's folder):
 * Ctrl-C (SIGINT) mid-run, the central system's port busy, and a disk filling up mid-run
   (a small tmpfs; needs root) are runs of their own.
 
-The charger-side OCPP faults the simulated chargers have no personality for (a websocket
-drop mid-transaction with the offline queue replayed, malformed frames, a charger that
-never answers a CALL) run against the central system itself with tests/csms' raw OCPP-J
-clients; their verdict is what the plugin's verdict rules make of what the bench raised,
-written to and read back from a real journal; no instrument is involved (safe state "n/a").
+The charger-side OCPP faults (a websocket drop mid-transaction with the offline queue
+replayed, malformed frames, a charger that never answers a CALL) are full runs of the real
+suites/ocpp cases against a generated lab (tests/selftest/labgen.py) whose charger has the
+matching fault personality (testbench.lab.faults.ROBUSTNESS_FAULTS); what each case expects
+is written above its case function.
 """
 
 from __future__ import annotations
@@ -23,29 +23,15 @@ import json
 import re
 import signal
 import socket
-import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from faultlab import journal_integrity
+from robustlab import ChargerRun, run_with_fault
 from safety_bench import Run, run, run_and_interrupt, write_lab, write_suite
-
-CSMS_TESTS = Path(__file__).resolve().parents[1] / "csms"
-if str(CSMS_TESTS) not in sys.path:
-    sys.path.insert(0, str(CSMS_TESTS))
-
-from csms_helpers import PASSWORD, PASSWORD_ENV, SILENT, Bench, default_chargers
-
-from testbench.aio import BackgroundLoop
-from testbench.clock import LabClock
-from testbench.csms import CentralSystem, Csms
-from testbench.lab.model import CsmsSettings
-from testbench.plugin.verdicts import PhaseOutcome, combine, describe
-from testbench.results.journal import Journal, ResultRecord, read_journal
 
 
 @dataclass
@@ -200,116 +186,94 @@ def case_disk_full(tmp_path: Path) -> Outcome:
                    end=lines[-1] if lines[-1]["type"] == "end" else None)
 
 
-# --------------------------------------------------------------------------- central system
-def _judge(name: str, body: Callable[[], None], journal_dir: Path) -> Outcome:
-    """Run ``body`` as a test would run, name its verdict by the plugin's rules, journal it."""
-    phases: list[PhaseOutcome] = []
-    try:
-        body()
-        phases.append(PhaseOutcome("call", "passed", False, ""))
-    except Exception as exc:  # noqa: BLE001 - judged like the plugin does
-        device, message = describe(exc)
-        phases.append(PhaseOutcome("call", "failed", device, message))
-    verdict, message = combine(phases)
-    with Journal.open(journal_dir, {"lab": "csms-faults"}) as journal:
-        journal.record(ResultRecord(test_id=name, name=name, verdict=verdict, message=message))
-    content = read_journal(journal_dir / "journal.jsonl")
-    assert content.problems == [] and content.complete
-    records = {r.name: r.to_json() for r in content.records}
-    return Outcome(records, None, journal_dir / "journal.jsonl", started={name})
+# --------------------------------------------------------------------------- charger faults
+# Full runs of suites/ocpp against a generated lab whose charger has a robustness fault
+# personality (testbench.sim.robustness). What a lab engineer expects of each:
+#
+# * drops-connection-mid-transaction: a conformant offline queue is no failure. The
+#   transaction's verdicts pass; the trace shows the link closing, a new connection and
+#   boot, then the queued TransactionEvents (offline=true) in order: seqNo without gap or
+#   repeat, timestamps rising, each replayed one stamped before it arrived.
+# * sends-malformed-frames: the central system answers each malformed frame with the
+#   OCPP-J CALLERROR (2.0.1: RpcFrameworkError to unique id "-1" for invalid JSON,
+#   MessageTypeNotSupported for type id 7, TypeConstraintViolation for the payload) and
+#   keeps the session. The test whose event the charger reported only in a malformed frame
+#   (the plug-in: test_status_on_plug_in_and_out) fails (device), its message showing the
+#   rejected frame and why; the next test passes: the charger carried on.
+# * stops-answering: every test that needs an answer fails (device, not bench error) with
+#   the timeout naming the action, the charger and the lab-s limit; the run goes on with
+#   the next test, and each later test fails the same way on its own action.
+def _charger_outcome(result: ChargerRun, tests: list[str]) -> Outcome:
+    started = {t.split("::")[-1] for t in tests}
+    return Outcome(result.records(), result.energised(), result.run_dir / "journal.jsonl",
+                   result.exit_code, result.output, started, result.end())
 
 
-def _csms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scale: float) -> Bench:
-    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
-    clock = LabClock(scale=scale)
-    loop = BackgroundLoop(name="fault-table-csms")
-    central = CentralSystem(CsmsSettings(heartbeat_interval_s=60), default_chargers(), clock,
-                            tmp_path / "traces")
-    loop.run(central.start(), timeout_s=10)
-    return Bench(central, Csms(central, loop, clock), loop, clock, tmp_path / "traces")
+def _frames(trace: list[dict[str, Any]], direction: str) -> list[dict[str, Any]]:
+    return [e for e in trace if e.get("dir") == direction and "frame" in e]
 
 
-def _stop(bench: Bench) -> None:
-    try:
-        bench.loop.run(bench.central.stop(), timeout_s=15)
-    finally:
-        bench.loop.stop()
+def case_ws_drop_offline_queue(tmp_path: Path) -> Outcome:
+    tests = ["test_meter_values.py::test_meter_values_during_transaction",
+             "test_remote_control.py::test_remote_start_and_stop"]
+    result = run_with_fault(tmp_path, "drop-201", "drops-connection-mid-transaction", tests)
+    trace = result.trace("test_meter_values_during_transaction")
+    events = [e["event"] for e in trace if e.get("dir") == "event"]
+    assert "closed" in events and "connected" in events[events.index("closed"):], events
+    reconnected = next(i for i, e in enumerate(trace) if e.get("event") == "connected")
+    calls = [(i, e) for i, e in enumerate(trace) if e.get("dir") == "in"
+             and e.get("parsed") and e["parsed"][0] == 2]
+    tx = [(i, e["parsed"][3], e["lab_s"]) for i, e in calls
+          if e["parsed"][2] == "TransactionEvent"]
+    seq = [p["seqNo"] for _, p, _ in tx]
+    assert seq == list(range(len(seq))), f"seqNo out of order, repeated or missing: {seq}"
+    stamps = [p["timestamp"] for _, p, _ in tx]
+    assert stamps == sorted(stamps), stamps
+    replayed = [(i, p, lab_s) for i, p, lab_s in tx if p.get("offline") is True]
+    assert len(replayed) >= 1, f"no TransactionEvent replayed offline: {seq}"
+    assert all(i > reconnected for i, _, _ in replayed), "an offline event before reconnecting"
+    after = [e["parsed"][2] for i, e in calls if i > reconnected]
+    assert after[0] == "BootNotification", after
+    assert after[1:1 + len(replayed)] == ["TransactionEvent"] * len(replayed), (
+        f"the queue is not replayed first, in order, after the boot: {after}")
+    back_lab_s = trace[reconnected]["lab_s"]
+    for _, payload, _ in replayed:  # stamped while off line (0.5 s: clocks of two processes)
+        stamped = datetime.fromisoformat(payload["timestamp"])
+        assert stamped.timestamp() < back_lab_s + 0.5, (payload, back_lab_s)
+    print(f"offline replay: seqNo {seq}, replayed {[p['seqNo'] for _, p, _ in replayed]}")
+    return _charger_outcome(result, tests)
 
 
-def _iso(dt: datetime) -> str:
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+MALFORMED_REPLIES = ("RpcFrameworkError", "MessageTypeNotSupported", "TypeConstraintViolation")
 
 
-def case_ws_drop_offline_queue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Outcome:
-    bench = _csms(tmp_path, monkeypatch, 1.0)
-    try:
-        client = bench.client("cp201")
-        client.boot()
-        cp = bench.csms.charger("cp201")
-        now = datetime.now(UTC)
-
-        def event(kind: str, seq: int, **extra: Any) -> dict[str, Any]:
-            return {"eventType": kind, "timestamp": _iso(now), "seqNo": seq,
-                    "triggerReason": "Authorized",
-                    "transactionInfo": {"transactionId": "tx-9", "chargingState": "Charging"},
-                    "evse": {"id": 1, "connectorId": 1}, **extra}
-
-        def body() -> None:
-            client.request("TransactionEvent", event(
-                "Started", 0, idToken={"idToken": "LAB-0001", "type": "ISO14443"}))
-            client.ws.socket.shutdown(socket.SHUT_RDWR)  # the link dies, no close handshake
-            client.closed.wait(5)
-            cp.mark()
-            again = bench.client("cp201")
-            for seq in (1, 2):
-                again.request("TransactionEvent", event("Updated", seq, offline=True))
-            again.request("TransactionEvent", event("Ended", 3, offline=True))
-            cp.expect("TransactionEvent", within_s=5, event_type="Ended",
-                      where=lambda p: p.get("offline") is True)
-            assert [m.payload["seqNo"] for m in cp.messages("TransactionEvent")
-                    if m.direction == "in"] == [1, 2, 3]
-            again.close()
-
-        return _judge("test_ws_drop_offline_queue", body, tmp_path / "journal")
-    finally:
-        _stop(bench)
+def case_malformed_frames(tmp_path: Path) -> Outcome:
+    tests = ["test_status.py::test_status_on_plug_in_and_out",
+             "test_remote_control.py::test_remote_start_and_stop"]
+    result = run_with_fault(tmp_path, "mal-201", "sends-malformed-frames", tests)
+    trace = result.trace("test_status_on_plug_in_and_out")
+    frames = [e for e in trace if "frame" in e]
+    bad = [i for i, e in enumerate(frames) if e["dir"] == "in" and (
+        e["parsed"] is None or e["parsed"][0] == 7
+        or (e["parsed"][0] == 2 and e["parsed"][3].get("connectorStatus") == "Plugged"))]
+    assert len(bad) == 3, [e["frame"] for e in frames]
+    for index, code in zip(bad, MALFORMED_REPLIES):
+        reply = frames[index + 1]
+        assert reply["dir"] == "out" and reply["parsed"][0] == 4, (frames[index], reply)
+        assert reply["parsed"][2] == code, (frames[index]["frame"], reply["frame"])
+    assert frames[bad[0] + 1]["parsed"][1] == "-1"  # invalid JSON: no unique id to answer
+    assert result.records()["test_remote_start_and_stop"]["verdict"] == "passed"
+    return _charger_outcome(result, tests)
 
 
-def case_malformed_frames(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Outcome:
-    bench = _csms(tmp_path, monkeypatch, 1.0)
-    try:
-        client = bench.client("cp16")
-        client.boot()
-
-        def body() -> None:
-            for frame in ("this is not json", '[9, "a2", "Heartbeat", {}]',
-                          '[2, "a3", "NoSuchAction", {}]', '[2, "a4", "Heartbeat", []]',
-                          '[2, "a5", "BootNotification", {"chargePointVendor": 7}]'):
-                client.send(frame)
-                reply = client.recv()
-                assert isinstance(reply, list) and reply[0] == 4, (frame, reply)
-            assert client.request("Heartbeat", {})[0] == 3  # the session survives
-
-        return _judge("test_malformed_frames", body, tmp_path / "journal")
-    finally:
-        client.close()
-        _stop(bench)
-
-
-def case_never_answers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Outcome:
-    bench = _csms(tmp_path, monkeypatch, 10.0)
-    try:
-        client = bench.client("cp201", responder={"Reset": SILENT})
-        client.boot()
-        cp = bench.csms.charger("cp201")
-
-        def body() -> None:
-            cp.call("Reset", {"type": "Immediate"}, timeout_s=5)  # 0.5 wall s
-
-        return _judge("test_never_answers", body, tmp_path / "journal")
-    finally:
-        client.close()
-        _stop(bench)
+def case_never_answers(tmp_path: Path) -> Outcome:
+    tests = ["test_remote_control.py::test_remote_start_and_stop",
+             "test_reset_availability.py::test_change_availability"]
+    result = run_with_fault(tmp_path, "mute-201", "stops-answering", tests, time_scale=20.0)
+    later = result.records().get("test_change_availability")
+    assert later is not None and later["verdict"] == "failed", later
+    assert "did not answer ChangeAvailability" in later["message"], later
+    return _charger_outcome(result, tests)
 
 
 # --------------------------------------------------------------------------- the table
@@ -323,10 +287,14 @@ CASES: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
                               ("analyzer-disconnect",)),
     "charger-reboot-mid-test": ("in-run", "test_charger_reboot_mid_test", "passed", ()),
     "run-goes-on-after-faults": ("in-run", "test_the_run_goes_on", "passed", ()),
-    "websocket-drop-offline-queue": ("ws-drop", "test_ws_drop_offline_queue", "passed", ()),
-    "malformed-frames": ("malformed", "test_malformed_frames", "passed", ()),
-    "never-answering-charger": ("never-answers", "test_never_answers", "failed",
-                                ("Reset", "5 lab s")),
+    "websocket-drop-offline-queue": ("ws-drop", "test_meter_values_during_transaction",
+                                     "passed", ()),
+    "malformed-frames": ("malformed", "test_status_on_plug_in_and_out", "failed",
+                         ("mal-201", "rejected as schema-invalid", '"connectorStatus":"Plugged"',
+                          "at evseId")),
+    "never-answering-charger": ("never-answers", "test_remote_start_and_stop", "failed",
+                                ("charger 'mute-201' did not answer RequestStartTransaction",
+                                 "within 30 lab s")),
     "busy-port": ("busy-port", "", "", ()),
     "sigint-mid-run": ("sigint", "test_a_done_before", "passed", ()),
     "disk-full": ("disk-full", "test_1_before_the_disk_fills[ev-saloon@wd-201]", "passed", ()),
@@ -336,19 +304,15 @@ SLOW = {"disk-full", "busy-port"}
 
 @pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c in SLOW
                                   else c for c in CASES])
-def test_fault(case: str, request: pytest.FixtureRequest, tmp_path: Path,
-               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fault(case: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     source, test, verdict, texts = CASES[case]
     if source == "in-run":
         outcome = request.getfixturevalue("in_run")
     else:
-        make = {"ws-drop": case_ws_drop_offline_queue, "malformed": case_malformed_frames,
-                "never-answers": case_never_answers}.get(source)
-        if make is not None:
-            outcome = make(tmp_path, monkeypatch)
-        else:
-            outcome = {"busy-port": case_busy_port, "sigint": case_sigint,
-                       "disk-full": case_disk_full}[source](tmp_path)
+        outcome = {"busy-port": case_busy_port, "sigint": case_sigint,
+                   "disk-full": case_disk_full, "ws-drop": case_ws_drop_offline_queue,
+                   "malformed": case_malformed_frames,
+                   "never-answers": case_never_answers}[source](tmp_path)
     # verdict, named right
     if test:
         record = outcome.records.get(test)
