@@ -22,7 +22,9 @@ from testbench.procedures import ocpp, smart
 from testbench.procedures import pilot as cp
 
 TOKEN = "LAB-CP-1"
-WAIT_S = 10.0
+WAIT_S = 30.0
+"""Longest wait for a pilot state or an OCPP message (generous: a late answer is not what
+these cases judge)."""
 HOLD_S = 4.0
 POWER_SLACK_S = 2.0
 """Added to a switching limit when judging power at the analyser: analyser updates (0.5 s
@@ -165,22 +167,22 @@ def test_contactor_timing(pilot: Any, station: Any, charger: Any, clock: Any) ->
                 c_at_s = rec.event("EV asks for energy again (C)")
                 emulator.set_cp_state("C")
             closing = cp.watch_switching(rec, c_at_s, True, cp.CLOSE_WITHIN_S,
-                                         f"B2 -> C2 (cycle {cycle}): closing", watch_s=10.0)
+                                         f"B2 -> C2 (cycle {cycle}): closing", watch_s=20.0)
             switchings.append(closing)
             clock.sleep(HOLD_S)
-            flow = [s for s in rec.snapshot() if s.t_lab_s >= c_at_s
-                    and ((s.current_a if s.current_a is not None else s.ev_current_a)
-                         > cp.FLOW_A)]
-            flow_s = flow[0].t_lab_s - c_at_s if flow else None
+            flow_s, dead_s = cp.power_flow_after_s(rec.snapshot(), c_at_s)
             pilot.figures.setdefault("power_flows_after_s", []).append(flow_s)
-            if flow_s is None or flow_s > cp.CLOSE_WITHIN_S + POWER_SLACK_S:
+            allowed_s = cp.CLOSE_WITHIN_S + POWER_SLACK_S
+            if flow_s is None or (dead_s is not None and dead_s > allowed_s):
+                seen = ("never seen" if flow_s is None else
+                        f"seen after {flow_s:.2f} s, still none at {dead_s:.2f} s")
                 problems.append(f"contactor: cycle {cycle}: power did not flow within "
-                                f"{cp.CLOSE_WITHIN_S:g} s (+{POWER_SLACK_S:g} s measuring) of C2"
-                                + ("" if flow_s is None else f" (after {flow_s:.2f} s)"))
+                                f"{cp.CLOSE_WITHIN_S:g} s (+{POWER_SLACK_S:g} s measuring) of C2 "
+                                f"({seen})")
             b_at_s = rec.event("EV stops (C -> B)")
             emulator.set_cp_state("B")
             opening = cp.watch_switching(rec, b_at_s, False, cp.OPEN_WITHIN_S,
-                                         f"C2 -> B2 (cycle {cycle}): opening", watch_s=5.0)
+                                         f"C2 -> B2 (cycle {cycle}): opening", watch_s=10.0)
             switchings.append(opening)
             clock.sleep(2.0)
     finally:
@@ -204,7 +206,7 @@ def _fault_case(pilot: Any, station: Any, charger: Any, clock: Any, state: str,
         at_s = rec.event(what)
         inject()
         opening = cp.watch_switching(rec, at_s, False, cp.FAULT_OPEN_WITHIN_S,
-                                     f"{what}: opening", watch_s=5.0)
+                                     f"{what}: opening", watch_s=10.0)
         pilot.figures["switching"] = opening.figure()
         if (problem := opening.problem()) is not None:
             problems.append(problem)

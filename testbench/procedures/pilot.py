@@ -396,6 +396,23 @@ def _first_switch(recorder: PilotRecorder, stimulus_s: float, closed: bool) -> f
     return None
 
 
+def power_flow_after_s(samples: Sequence[PilotSample], since_s: float
+                       ) -> tuple[float | None, float | None]:
+    """(when power was first seen flowing after ``since_s``, the last time before that it was
+    seen not flowing), in seconds after ``since_s``; None where not seen. Judging on the
+    last "not flowing" sample keeps a gap in the polling from looking like a late start.
+    Current from the analyser where there is one, else the emulator's."""
+    dead_s = None
+    for s in samples:
+        if s.t_lab_s < since_s:
+            continue
+        current = s.current_a if s.current_a is not None else s.ev_current_a
+        if current > FLOW_A:
+            return s.t_lab_s - since_s, dead_s
+        dead_s = s.t_lab_s - since_s
+    return None, dead_s
+
+
 def outlet_dead_problems(samples: Sequence[PilotSample], after_s: float, what: str
                          ) -> list[str]:
     """After ``after_s`` the analyser (or box) must see no power at the outlet."""
