@@ -286,6 +286,7 @@ def test_central_setpoint_pull(session: V2xSession, charger: Any) -> None:
         session.finish()
 
 
+@pytest.mark.requires("power_analyzer")  # the verdict is the meter's
 @pytest.mark.testcase(v21="TC_Q_103_CS")  # (verify)
 def test_charging_needs_rejected(session: V2xSession, charger: Any) -> None:
     """The bench answers NotifyEVChargingNeeds Rejected: the charger keeps the session

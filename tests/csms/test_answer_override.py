@@ -120,7 +120,7 @@ def test_failing_callable_is_an_internal_error_recorded_for_the_test(bench: Benc
     reply = client.request("NotifyEVChargingNeeds", NEEDS)
     assert reply[0] == 4 and reply[2] == "InternalError"
     assert "NotifyEVChargingNeeds" in reply[3] and "status" in reply[3]
-    handle.set_answer("NotifyEVChargingNeeds", lambda request: 1 / 0)
+    handle.set_answer("NotifyEVChargingNeeds", lambda request: 1 / 0)  # type: ignore[arg-type]
     assert client.request("NotifyEVChargingNeeds", NEEDS)[2] == "InternalError"
     errors = handle.answer_errors()
     assert len(errors) == 2 and "at status" in errors[0] and "ZeroDivisionError" in errors[1]
