@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import struct
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -87,6 +88,17 @@ class CcsCanTwin:
         self._notifier: can.Notifier | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.last_request_s = time.monotonic()  # when a frame last arrived (watchdog.py)
+
+    def safe_state(self) -> None:
+        """Watchdog safe state: EV state A, charging disabled, no DC requested."""
+        self.ev_state = "A"
+        self.charge_enable = False
+        self.stop_requested = True
+        self.targets = (0.0, 0.0)
+        self.pilot.set_ev_state("A")
+        self.charger.request(0.0, 0.0, False)
+        self._send_status()
 
     @property
     def energised(self) -> bool:
@@ -102,6 +114,7 @@ class CcsCanTwin:
 
     # ------------------------------------------------------------------ receive
     def _on_message(self, message: can.Message) -> None:
+        self.last_request_s = time.monotonic()
         if self.fault in ("silent", "disconnect") or not message.is_extended_id:
             return
         data = bytes(message.data)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -80,6 +81,7 @@ class ScpiDevice:
     def __init__(self, idn: str) -> None:
         self.idn = idn
         self._errors: deque[tuple[int, str]] = deque()
+        self.last_request_s = time.monotonic()  # when a line last arrived (watchdog.py)
         self._esr = ESR_PON
         self._commands: list[_Command] = []
         self._common: dict[str, Handler] = {
@@ -240,6 +242,7 @@ class ScpiServer:
                 line = raw.decode("utf-8", errors="replace").strip()
                 if not line:
                     continue
+                self.device.last_request_s = time.monotonic()
                 reply = self.device.execute_line(line)
                 if reply is not None:
                     writer.write(reply.encode() + b"\n")

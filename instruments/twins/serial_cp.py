@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import os
+import time
 import tty
 from dataclasses import dataclass
 from typing import Protocol
@@ -88,14 +89,22 @@ class SerialCpTwin:
         self._writers: set[asyncio.StreamWriter] = set()
         self._ticker: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.last_request_s = time.monotonic()  # watchdog.py: last byte or open port
 
     @property
     def energised(self) -> bool:
         """True while the emulated EV is plugged (any resistor other than A)."""
         return self.ev_state != "A"
 
+    def safe_state(self) -> None:
+        """Watchdog safe state: EV unplugged (resistor A)."""
+        self.ev_state = "A"
+        self.pilot.set_ev_state("A")
+        self._emit()
+
     # ------------------------------------------------------------------ behaviour
     def _command(self, data: bytes) -> None:
+        self.last_request_s = time.monotonic()
         if self.fault in ("silent", "disconnect"):
             return
         for char in data.decode("ascii", errors="replace"):
@@ -125,6 +134,8 @@ class SerialCpTwin:
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(self.interval_s)
+            if self._writers:  # a serial port held open (DTR) keeps the watchdog fed
+                self.last_request_s = time.monotonic()
             self._emit()
 
     def set_fault(self, fault: str | None) -> None:

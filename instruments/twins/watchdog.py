@@ -23,7 +23,12 @@ log = logging.getLogger("testbench.sim.watchdog")
 
 def make_safe(twin: Any) -> None:
     """Put a twin in its safe state: ``*RST`` semantics for SCPI twins (output off,
-    defaults), output off / alarm for Modbus sources, every relay open for relay boxes."""
+    defaults), output off / alarm for Modbus sources, every relay open for relay boxes,
+    the twin's own ``safe_state()`` for EV-side twins (EV state A, charging disabled)."""
+    own = getattr(twin, "safe_state", None)
+    if callable(own):  # EV-side twins (serial_cp, can_ccs)
+        own()
+        return
     if hasattr(twin, "reset") and hasattr(twin, "execute_line"):  # ScpiTwin
         twin.reset()
         return

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -38,6 +39,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from instruments.twins.evio import EvIoTwin
 from instruments.twins.scpi import ScpiServer
@@ -82,6 +84,15 @@ def make_charger(spec: ChargerSpec, evs: dict[str, EVSpec], clock: LabClock,
     if spec.ocpp_version == "1.6":
         return Charger16(spec, evs, clock, plant)
     return Charger2x(spec, evs, clock, plant)
+
+
+def _watchdog_order(value: object) -> float:
+    valid = isinstance(value, int | float) and not isinstance(value, bool)
+    return float(value) if valid else -1.0  # type: ignore[arg-type]
+
+
+def _plugged(conn: Any) -> bool:
+    return bool(conn.plugged)
 
 
 def plan_twins(lab: Lab) -> list[TwinPlan]:
@@ -228,16 +239,26 @@ class SimLab:
         self._plant_task = asyncio.ensure_future(self.plant.run())
 
     def _arm_watchdog(self, hosted: hosting.Hosted) -> None:
-        """``options.watchdog_s`` on an energisable instrument: safe state after that many
-        wall seconds without a command (instruments/twins/watchdog.py)."""
+        """``options.watchdog_s`` on an energisable instrument or an EV-side twin
+        (cp-serial, ccs-can): safe state after that many wall seconds without a command
+        (instruments/twins/watchdog.py)."""
         value = hosted.plan.spec.options.get("watchdog_s")
-        if value is None or hosted.kind not in ("grid_emulator", "dc_source", "relay_box"):
+        if value is None:
             return
+        if hosted.kind in ("grid_emulator", "dc_source", "relay_box"):
+            twin: Any = hosted.twin
+        elif hosted.plan.driver in ("cp-serial", "ccs-can"):
+            twin = hosted.twin.twin  # type: ignore[union-attr]  # SerialCpTwin / CcsCanTwin
+        else:
+            return
+        self._watch(twin, value, hosted.energised, hosted.plan.names)
+
+    def _watch(self, twin: Any, value: object, energised: Callable[[], bool],
+               names: list[str]) -> None:
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise SimSetupError(f"instrument {hosted.plan.names[0]!r}: options.watchdog_s = "
+            raise SimSetupError(f"instrument {names[0]!r}: options.watchdog_s = "
                                 f"{value!r}; fix: a number of wall seconds > 0")
-        watchdog = TwinWatchdog(hosted.twin, float(value), hosted.energised,
-                                ", ".join(hosted.plan.names))
+        watchdog = TwinWatchdog(twin, float(value), energised, ", ".join(names))
         watchdog.start()
         self.watchdogs.append(watchdog)
         log.info("watchdog of %s: safe state after %g s without a command",
@@ -261,6 +282,13 @@ class SimLab:
                     f"choose a free port in {self.lab.path}") from error
             self.servers.append(server)
             self.boxes.append((plan, io, port))
+            watchdogs = [i.options["watchdog_s"] for s in self.lab.stations.values()
+                         for i in s.instruments if i.name in plan.instruments
+                         and "watchdog_s" in i.options]  # station I/O box: EV unplugged
+            if watchdogs:
+                value = min(watchdogs, key=_watchdog_order)  # an invalid one is refused
+                self._watch(server.device, value, functools.partial(_plugged, conn),
+                            plan.instruments)
             # A port-0 resource is ambiguous: name it by the port it got.
             key = plan.resource if plan.port != 0 else f"TCPIP::{plan.host}::{port}::SOCKET"
             self.ports[key] = port

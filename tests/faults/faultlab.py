@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
 import socket
 import subprocess
@@ -43,12 +44,16 @@ def journal_integrity(journal: Path, started: set[str] | None = None) -> dict[st
 
 
 def real_lab_with_grid(folder: Path, watchdog_s: float | None,
-                       output_dir: Path | None = None) -> tuple[Path, int, int]:
+                       output_dir: Path | None = None, box_watchdog_s: float | None = None
+                       ) -> tuple[Path, int, int]:
     """A real-mode lab (fixed central-system port) with a station I/O box and a Chroma grid
-    emulator whose watchdog trips after ``watchdog_s`` wall s (None: no watchdog), output in
-    ``output_dir`` (default ``folder/reports``). (lab, csms port, grid port)."""
+    emulator whose watchdog trips after ``watchdog_s`` wall s (None: no watchdog), the box's
+    after ``box_watchdog_s``, output in ``output_dir`` (default ``folder/reports``).
+    (lab, csms port, grid port); the box's port is :func:`box_port_of` the lab."""
     csms, box, grid = free_port(), free_port(), free_port()
     options = "" if watchdog_s is None else f"options = {{ watchdog_s = {watchdog_s} }}"
+    box_options = ("" if box_watchdog_s is None
+                   else f"options = {{ watchdog_s = {box_watchdog_s} }}")
     text = f"""
 [lab]
 name = "watchdog-lab"
@@ -89,6 +94,7 @@ evs = ["ev-saloon"]
   driver = "sim-ev-emulator"
   resource = "TCPIP::127.0.0.1::{box}::SOCKET"
   charger = "wd-201"
+  {box_options}
 
   [[stations.instruments]]
   name = "grid"
@@ -101,6 +107,14 @@ evs = ["ev-saloon"]
     path = folder / "lab.toml"
     path.write_text(text, encoding="utf-8")
     return path, csms, grid
+
+
+def box_port_of(lab: Path) -> int:
+    """The station I/O box's port in a lab written by :func:`real_lab_with_grid`."""
+    text = lab.read_text(encoding="utf-8")
+    match = re.search(r'name = "evio"\n.*\n.*\n  resource = "TCPIP::127\.0\.0\.1::(\d+)::', text)
+    assert match is not None, text
+    return int(match.group(1))
 
 
 class LabHardware:

@@ -18,7 +18,9 @@ SELFTEST = REPO / "tests" / "selftest"
 if str(SELFTEST) not in sys.path:
     sys.path.insert(0, str(SELFTEST))
 
-from labgen import ChargerEntry, write_lab
+from labgen import ChargerEntry, free_port, write_lab
+
+__all__ = ["EV", "ChargerEntry", "ChargerRun", "free_port", "run_with_fault", "write_lab"]
 
 OCPP_SUITE = REPO / "suites" / "ocpp"
 EV = "ev-saloon"
