@@ -12,19 +12,29 @@ from pathlib import Path
 import pytest
 from labgen import ChargerEntry, write_lab
 
-from testbench.lab.faults import (
-    CHARGER_FAULTS,
-    EV_FAULTS,
-    FIRMWARE_FAULTS,
-    GRIDCODE_FAULTS,
-    SMART_CHARGING_FAULTS,
-)
+from testbench.lab import faults as catalogue
+from testbench.lab.faults import CHARGER_FAULTS, EV_FAULTS
 
 REPO = Path(__file__).resolve().parents[2]
 OCPP_SUITES = str(REPO / "suites" / "ocpp")
 # faults caught by other suites, proven by their own self-tests
 MEASURED_FAULTS = {"meter-overreports-energy", "exceeds-max-current"}  # test_measured_suite.py
-OTHER_FAULTS = set(FIRMWARE_FAULTS) | set(GRIDCODE_FAULTS) | set(SMART_CHARGING_FAULTS)
+SELFTEST_OF_AREA = {  # every *_FAULTS group of testbench.lab.faults -> the self-test proving it
+    "FIRMWARE_FAULTS": "selftest/test_firmware_faults.py",
+    "GRIDCODE_FAULTS": "selftest/test_gridcode_faults.py",
+    "GRIDCODE_VOLTAGE_FAULTS": "selftest/test_gridcode_voltage_faults.py",
+    "SMART_CHARGING_FAULTS": "selftest/test_smart_charging_faults.py",
+    "V2X_FAULTS": "selftest/test_v2x_faults.py",
+    "IEC61851_FAULTS": "selftest/test_iec61851_faults.py",
+    "IEC61851_EV_FAULTS": "selftest/test_iec61851_faults.py",
+    "CHADEMO_FAULTS": "selftest/test_chademo_faults.py",
+    "ENERGY_SERVICE_FAULTS": "selftest/test_energy_service_faults.py",
+    "ISO15118_FAULTS": "selftest/test_iso15118_faults.py",
+    "ROBUSTNESS_FAULTS": "faults/test_fault_table.py",
+}
+AREAS = {name: getattr(catalogue, name) for name in dir(catalogue)
+         if name.endswith("_FAULTS") and isinstance(getattr(catalogue, name), tuple)}
+OTHER_FAULTS = set().union(*AREAS.values()) - set(EV_FAULTS)
 
 ALL_TESTS = {
     "test_boot_accepted", "test_boot_pending_then_accepted", "test_heartbeat_interval_honoured",
@@ -59,7 +69,21 @@ def test_every_fault_has_a_catching_check():
     assert set(CAUGHT_BY) | MEASURED_FAULTS | OTHER_FAULTS == set(CHARGER_FAULTS)
     assert not (set(CAUGHT_BY) & (MEASURED_FAULTS | OTHER_FAULTS))
     assert all(tests <= ALL_TESTS for tests in CAUGHT_BY.values())
-    assert set(EV_FAULTS) == set(EV_CAUGHT_BY)
+    ev_areas = set().union(*AREAS.values()) & set(EV_FAULTS)
+    assert set(EV_FAULTS) == set(EV_CAUGHT_BY) | ev_areas
+
+
+def test_every_fault_group_names_its_self_test():
+    """Each *_FAULTS group has a self-test file that uses every fault of the group (by name or
+    by importing the group), so a new fault cannot go unproven."""
+    assert set(AREAS) == set(SELFTEST_OF_AREA), "add the new group to SELFTEST_OF_AREA"
+    tests_dir = Path(__file__).resolve().parents[1]
+    missing = []
+    for area, faults in AREAS.items():
+        text = (tests_dir / SELFTEST_OF_AREA[area]).read_text(encoding="utf-8")
+        missing += [f"{area}: {fault}" for fault in faults
+                    if f'"{fault}"' not in text and area not in text]
+    assert not missing, missing
 
 
 def _check_run(result, chargers: list[ChargerEntry], evs: list[str]) -> None:
