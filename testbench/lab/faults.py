@@ -75,6 +75,11 @@ CHARGER_FAULTS: dict[str, str] = {
                                     "Dynamic profile with a dynUpdateInterval",
     "charging-needs-without-v2x": "V2X (2.1): NotifyEVChargingNeeds of a bidirectional session "
                                   "asks for AC_three_phase without v2xChargingParameters",
+    "discharges-after-needs-rejected": "V2X (2.1): discharges on a negative limit or setpoint "
+                                       "although the CSMS answered its NotifyEVChargingNeeds "
+                                       "Rejected (the session must stay charge-only)",
+    "ignores-pulled-update": "V2X (2.1): sends PullDynamicScheduleUpdate but never applies the "
+                             "values of an Accepted answer",
     "slow-contactor": "IEC 61851: closes its contactor 5 s after the EV asks for energy (C2) "
                       "and opens it 1 s after the EV stops (C -> B)",
     "wrong-duty-cycle": "IEC 61851: its PWM duty cycle is 10 % (relative) higher than the "
@@ -112,6 +117,16 @@ CHARGER_FAULTS: dict[str, str] = {
                                "discharge power in the discharging schedule",
     "no-soc-in-meter-values": "ISO 15118: never reports the state of charge the EV sends in "
                               "its meter values",
+    "drops-connection-mid-transaction": "robustness: 6 lab s after a transaction starts its "
+                                        "websocket dies (no closing handshake); it queues its "
+                                        "transaction messages, stays off line 10 lab s, then "
+                                        "reconnects and replays them in order",
+    "sends-malformed-frames": "robustness: on the first plug-in of a connection it sends "
+                              "invalid JSON, a frame with an unknown message type id and its "
+                              "StatusNotification with a schema-violating payload (instead of "
+                              "a valid one), then carries on",
+    "stops-answering": "robustness: once its boot is accepted it never answers a CALL of the "
+                       "central system (the socket stays open, its own messages still go out)",
 }
 
 FIRMWARE_FAULTS: tuple[str, ...] = (
@@ -145,7 +160,8 @@ behaviour is in testbench.sim.smart."""
 
 V2X_FAULTS: tuple[str, ...] = ("rejects-negative-limits", "discharges-wrong-sign", "ignores-idle",
                                "ignores-randomized-delay", "ignores-limit-at-soc",
-                               "never-pulls-dynamic-schedule", "charging-needs-without-v2x")
+                               "never-pulls-dynamic-schedule", "charging-needs-without-v2x",
+                               "discharges-after-needs-rejected", "ignores-pulled-update")
 """Charger faults caught by the OCPP 2.1 V2X checks (suites/v2x); the simulated behaviour is
 in testbench.sim.v2x_control."""
 
@@ -173,6 +189,11 @@ ISO15118_FAULTS: tuple[str, ...] = ("wrong-ev-charging-needs", "session-timeout-
 """Charger faults caught by the ISO 15118 suite (suites/iso15118; self-tests in
 tests/selftest/test_iso15118_faults.py); the simulated behaviour is in
 testbench.sim.iso15118_secc."""
+
+ROBUSTNESS_FAULTS: tuple[str, ...] = ("drops-connection-mid-transaction",
+                                      "sends-malformed-frames", "stops-answering")
+"""Charger faults of the fault-injection table (tests/faults/test_fault_table.py: full runs
+of suites/ocpp); the simulated behaviour is in testbench.sim.robustness."""
 
 EV_FAULTS: dict[str, str] = {
     "never-requests-energy": "stays in state B after plug-in instead of moving to C",

@@ -191,7 +191,8 @@ def test_every_handled_action_exists_in_the_version_and_empty_answers_are_valid(
         if schemas.check(cls.version, action, "response", {}) is None:
             continue  # an empty answer is valid; the exercised ones are checked by the client
         assert action in {"BootNotification", "Heartbeat", "Authorize", "StartTransaction",
-                          "DataTransfer", "NotifyEVChargingNeeds", "NotifyEVChargingSchedule"}
+                          "DataTransfer", "NotifyEVChargingNeeds", "NotifyEVChargingSchedule",
+                          "PullDynamicScheduleUpdate"}
 
 
 def test_authorization_status_is_checked_against_the_version(bench: Bench) -> None:
