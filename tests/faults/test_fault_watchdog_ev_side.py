@@ -29,7 +29,7 @@ SLACK_S = 1.5
 
 
 def _driver(name: str, driver: str, resource: str) -> Any:
-    options = {"interface": "socketcand"} if driver == "ccs-can" else {}
+    options: dict[str, object] = {"interface": "socketcand"} if driver == "ccs-can" else {}
     spec = InstrumentSpec(name=name, role=name, driver=driver, resource=resource,
                           timeout_s=5.0, options=options)
     return get_driver(driver)(spec, SafetyLimits())
