@@ -54,6 +54,7 @@ SUPPORTED = (*REACTIVE_MODES, "VoltWatt")
 WRONG_VOLT_VAR_FACTOR = 0.5
 SETTLED_VAR = 0.5
 SETTLED_W = 0.5
+DEFAULT_RESPONSE_S = 10.0
 LN10 = math.log(10.0)
 
 
@@ -189,12 +190,18 @@ class ReactiveBehaviour:
             return math.inf
         return max(0.0, float(curve(u_pu * 100.0)) / 100.0 * self.rated_w)
 
+    def _seconds(self, path: str) -> float:
+        """A response time of the set; ``DEFAULT_RESPONSE_S`` where the set does not know it
+        (the unit then answers as a typical converter would)."""
+        value = self.params.value(path)
+        return float(value.value) if value.known else DEFAULT_RESPONSE_S
+
     def _reactive_tau_s(self) -> float:
         if self._mode == "VoltVar":
-            return self._tau_s("VoltVar", float(self.params.q_u.three_tau_s))
+            return self._tau_s("VoltVar", self._seconds("q_u.three_tau_s"))
         if self._mode == "WattPF":
-            return self._tau_s("WattPF", float(self.params.cos_phi_p.settling_time_s))
-        return max(1e-3, float(self.params.cos_phi_p.settling_time_s) / 3.0)
+            return self._tau_s("WattPF", self._seconds("cos_phi_p.settling_time_s"))
+        return max(1e-3, self._seconds("cos_phi_p.settling_time_s") / 3.0)
 
     # ------------------------------------------------------------------ integration
     def advance(self, dt_s: float, stage: PowerStage, operating: bool) -> None:
@@ -208,7 +215,7 @@ class ReactiveBehaviour:
         else:
             if math.isinf(self.export_cap_w):
                 self.export_cap_w = max(cap_target, self.rated_w)
-            tau = self._tau_s("VoltWatt", float(self.params.p_u.three_tau_s))
+            tau = self._tau_s("VoltWatt", self._seconds("p_u.three_tau_s"))
             self.export_cap_w = cap_target + (self.export_cap_w - cap_target) * math.exp(
                 -dt_s / tau)
         if not operating:
