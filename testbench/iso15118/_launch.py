@@ -507,7 +507,10 @@ def make_evse_controller(rec: Recorder) -> Any:
         async def session_ended(self, current_state: str, reason: str) -> Any:
             if bridge is not None:
                 await bridge.call("session_end", state=str(current_state), reason=str(reason))
-            return await super().session_ended(current_state, reason)
+            result = await super().session_ended(current_state, reason)
+            # the next EV starts from nothing (the package keeps the last EV's data)
+            self.reset_ev_data_context()
+            return result
 
         async def get_ac_charge_params_v2(self) -> Any:
             params = await super().get_ac_charge_params_v2()

@@ -26,6 +26,7 @@ QUANTITIES = {
     "max_current_a": "A", "min_current_a": "A", "max_voltage_v": "V", "energy_wh": "Wh",
     "max_power_w": "W", "max_charge_power_w": "W", "min_charge_power_w": "W",
     "max_discharge_power_w": "W", "min_discharge_power_w": "W", "departure_s": "s",
+    "soc_pct": "%",
 }
 
 
@@ -47,6 +48,7 @@ def ev_announced(result: SessionResult) -> dict[str, float]:
         _put(out, "min_current_a", ac.get("EVMinCurrent"))
         _put(out, "max_voltage_v", ac.get("EVMaxVoltage") or dc.get("EVMaximumVoltageLimit"))
         _put(out, "max_power_w", dc.get("EVMaximumPowerLimit"))
+        _put(out, "soc_pct", (dc.get("DC_EVStatus") or {}).get("EVRESSSOC"))
         departure = ac.get("DepartureTime", dc.get("DepartureTime"))
         if departure is not None:
             out["departure_s"] = float(departure)
@@ -58,6 +60,8 @@ def ev_announced(result: SessionResult) -> dict[str, float]:
         params = next((v for k, v in req.fields.items() if k.endswith("CPDReqEnergyTransferMode")),
                       {}) or {}
         _put(out, "max_charge_power_w", params.get("EVMaximumChargePower"))
+        if name.startswith("DC"):  # OCPP dcChargingParameters.evMaxPower
+            _put(out, "max_power_w", params.get("EVMaximumChargePower"))
         _put(out, "min_charge_power_w", params.get("EVMinimumChargePower"))
         _put(out, "max_discharge_power_w", params.get("EVMaximumDischargePower"))
         _put(out, "min_discharge_power_w", params.get("EVMinimumDischargePower"))
@@ -93,6 +97,7 @@ def operator_needs(payload: dict[str, Any], received_at_s: float) -> dict[str, f
     put("min_current_a", ac.get("evMinCurrent"))
     put("max_voltage_v", ac.get("evMaxVoltage", dc.get("evMaxVoltage", v2x.get("maxVoltage"))))
     put("max_power_w", dc.get("evMaxPower"))
+    put("soc_pct", dc.get("stateOfCharge"))
     put("max_charge_power_w", v2x.get("maxChargePower"))
     put("min_charge_power_w", v2x.get("minChargePower"))
     put("max_discharge_power_w", v2x.get("maxDischargePower"))
@@ -124,6 +129,9 @@ def needs_problems(ev: dict[str, float], operator: dict[str, float], *,
         if abs(got - want) > tol:
             problems.append(f"{key}: the EV announced {want:g} {unit} over ISO 15118, the "
                             f"operator was told {got:g} {unit} (tolerance {tol:g})")
+    if "soc_pct" in operator and "soc_pct" not in ev:
+        problems.append(f"soc_pct: the operator was told {operator['soc_pct']:g} %, the EV sent "
+                        "no state of charge with its charge parameters")
     for key in required:
         if key in ev and key not in operator:
             problems.append(f"{key}: the EV announced {ev[key]:g} {QUANTITIES.get(key, '')}, "
