@@ -409,3 +409,44 @@ class LocalEnergyManager(Instrument):
     def safe_state(self) -> None:
         """No limit left behind (an LEM energises nothing by itself): release it."""
         self.release()
+
+
+class ChademoChargerEmulator(CanNode):
+    """A CHAdeMO charger emulator on the vehicle's CAN bus (the bench plays the charger).
+
+    It sends the charger's 0x108 (available voltage/current) and 0x109 (status flags,
+    present voltage/current) cyclically and decodes the vehicle's 0x100/0x101/0x102, as
+    laid out in ``instruments.chademo_frames``. ``safe_state()`` stops delivering (present
+    current 0, stop-control flag, not energising) and then falls silent.
+    """
+
+    @abstractmethod
+    def connect(self, available_v: int, available_current_a: int) -> None:
+        """Start the charger's cyclic frames: limits announced, not energising, stop
+        control set (not ready), present current 0."""
+
+    @abstractmethod
+    def set_available_current_a(self, current_a: int) -> None:
+        """Announce a new available output current in 0x108 (e.g. lowered mid-session)."""
+
+    @abstractmethod
+    def energise(self, present_v: int) -> None:
+        """Energise: stop control cleared, connector locked; the present current reported
+        follows the vehicle's request, capped at the available current."""
+
+    @abstractmethod
+    def set_malfunction(self, on: bool = True) -> None:
+        """Set (or clear) the charger-malfunction flag of 0x109."""
+
+    @abstractmethod
+    def stop_charging(self) -> None:
+        """Normal stop from the charger side: stop-control flag set; the present current
+        follows the vehicle's request down, the output de-energises once it is 0."""
+
+    @abstractmethod
+    def disconnect(self) -> None:
+        """Stop sending the charger's frames."""
+
+    @abstractmethod
+    def capture(self) -> list[CanFrame]:
+        """Every frame sent or received since the instrument was opened (oldest first)."""
