@@ -230,29 +230,40 @@ def test_bidirectional_session_stays_within_discharge_limits(pair):
 
 @pytest.mark.requires("iso15118", "ocpp2")
 def test_plug_and_charge_is_authorised_through_the_operator(pair, charger):
-    """Plug & Charge: the charger sends Authorize with the contract's eMAID and certificate
-    hash data, and only the operator's Accepted starts the transaction."""
-    if "-2" not in pair.common():
-        pytest.skip("not applicable: Plug & Charge is judged on ISO 15118-2 (TLS)")
+    """Plug & Charge (-2 over TLS, else -20): the charger sends Authorize with the contract's
+    eMAID and certificate hash data, and the operator's Accepted starts the transaction."""
+    protocol = next((p for p in ("-2", "-20") if p in pair.common()), None)
+    if protocol is None:
+        pytest.skip("not applicable: Plug & Charge needs ISO 15118-2 or -20 on both sides")
     pair.plug_in(card=False)
-    result = pair.finish(pair.start(pair.settings(protocols=["-2"], use_tls=True)))
-    assert_completed(pair, result, "ISO_15118_2")
-    selected = result.first("PaymentServiceSelectionReq", sender="evcc")
-    assert selected is not None and selected.fields.get("SelectedPaymentOption") == "Contract", \
-        "the EV did not choose Plug & Charge (Contract): " + explain(result)
-    details = result.first("PaymentDetailsReq", sender="evcc")
-    assert details is not None, "no PaymentDetailsReq: " + explain(result)
-    emaid = str(details.fields.get("eMAID"))
-    auth = charger.messages("Authorize")
-    calls = [m for m in auth if m.direction == "in" and m.kind == "call"]
+    result = pair.finish(pair.start(pair.settings(protocols=[protocol],
+                                                  use_tls=protocol == "-2")))
+    assert_completed(pair, result, pair.package_name(protocol))
+    emaid = None
+    if protocol == "-2":
+        selected = result.first("PaymentServiceSelectionReq", sender="evcc")
+        assert selected is not None and selected.fields.get("SelectedPaymentOption") == \
+            "Contract", "the EV did not choose Plug & Charge (Contract): " + explain(result)
+        details = result.first("PaymentDetailsReq", sender="evcc")
+        assert details is not None, "no PaymentDetailsReq: " + explain(result)
+        emaid = str(details.fields.get("eMAID"))
+    else:
+        auth = result.first("AuthorizationReq", sender="evcc")
+        assert auth is not None and auth.fields.get("SelectedAuthorizationService") == "PnC", \
+            "the EV did not choose Plug & Charge (PnC): " + explain(result)
+    calls = [m for m in charger.messages("Authorize") if m.direction == "in"
+             and m.kind == "call" and (m.payload.get("idToken") or {}).get("type") == "eMAID"]
     assert calls, "the charger accepted the contract without asking the operator (no Authorize)"
     payload = calls[0].payload
-    assert payload["idToken"] == {"idToken": emaid, "type": "eMAID"}, payload
+    if emaid is not None:
+        assert payload["idToken"]["idToken"] == emaid, \
+            f"Authorize for {payload['idToken']}, the EV's contract is {emaid}"
     assert payload.get("iso15118CertificateHashData"), \
         f"Authorize carries no iso15118CertificateHashData: {payload}"
     started = ocpp.expect_transaction_started(charger, WITHIN_S)
     token = started.message.payload.get("idToken") or {}
-    assert token.get("idToken") == emaid, f"transaction started with {token}, not {emaid}"
+    assert token == payload["idToken"], (
+        f"the transaction started with {token}, not the authorised contract {payload['idToken']}")
 
 
 @pytest.mark.requires("iso15118")
