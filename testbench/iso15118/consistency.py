@@ -57,8 +57,9 @@ def ev_announced(result: SessionResult) -> dict[str, float]:
         req = result.first(name, sender="evcc")
         if req is None:
             continue
-        params = next((v for k, v in req.fields.items() if k.endswith("CPDReqEnergyTransferMode")),
-                      {}) or {}
+        params: dict[str, Any] = next(
+            (v for k, v in req.fields.items() if k.endswith("CPDReqEnergyTransferMode")),
+            {}) or {}
         _put(out, "max_charge_power_w", params.get("EVMaximumChargePower"))
         if name.startswith("DC"):  # OCPP dcChargingParameters.evMaxPower
             _put(out, "max_power_w", params.get("EVMaximumChargePower"))
@@ -231,9 +232,9 @@ def discharge_problems(result: SessionResult) -> list[str]:
             continue
         mode = next((v for k, v in m.fields.items() if k.startswith("BPT_")), None) or {}
         for key in ("EVSETargetActivePower", "EVSETargetPower"):
-            value = physical_value(mode.get(key))
-            if value is not None and value < 0 and abs(value) > limit * 1.005:
-                problems.append(f"{m.name}: {key} {value:g} W discharges over the negotiated "
+            target = physical_value(mode.get(key))
+            if target is not None and target < 0 and abs(target) > limit * 1.005:
+                problems.append(f"{m.name}: {key} {target:g} W discharges over the negotiated "
                                 f"maximum {limit:g} W")
     return problems
 

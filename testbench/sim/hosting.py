@@ -50,9 +50,11 @@ from instruments.twins.scpi_server import ScpiTwin
 from instruments.twins.scpi_yokogawa import YokogawaWTTwin
 from instruments.twins.scpi_zes import ZesLmgTwin
 from testbench.clock import LabClock
+from testbench.errors import BenchError
 from testbench.lab.faults import INSTRUMENT_FAULTS
 from testbench.lab.model import InstrumentSpec, Lab, StationSpec
 from testbench.sim.chademo import chademo_side
+from testbench.sim.chademo_vehicle import chademo_vehicle_side
 from testbench.sim.dc_bus import DCBus, RelayBank
 from testbench.sim.ev_side import (
     CAN_RESOURCE,
@@ -79,11 +81,11 @@ ANALYSERS = ("yokogawa-wt", "zes-lmg600")
 GRID_EMULATORS = ("chroma-61800", "ametek-rsmx", "cinergia-geel")
 DC_SOURCES = ("ea-psb-scpi", "ea-psb-modbus", "keysight-rp7900")
 RELAY_BOXES = ("modbus-relay",)
-EV_SIDE = ("cp-serial", "ccs-can", "chademo-ev")
+EV_SIDE = ("cp-serial", "ccs-can", "chademo-ev", "chademo-charger")
 ENERGY_MANAGERS = ("modbus-lem",)
 MODBUS = ("cinergia-geel", "ea-psb-modbus", "modbus-relay") + ENERGY_MANAGERS
-TWINS = ANALYSERS + GRID_EMULATORS + DC_SOURCES + RELAY_BOXES + EV_SIDE + ENERGY_MANAGERS
-TWINS += V2G_EV
+TWINS = (ANALYSERS + GRID_EMULATORS + DC_SOURCES + RELAY_BOXES + EV_SIDE + ENERGY_MANAGERS
+         + V2G_EV)
 """Drivers the simulated lab has a twin for (besides the station I/O box)."""
 
 STATION_IO_DRIVER = "sim-ev-emulator"
@@ -161,7 +163,7 @@ def instrument_address(inst: InstrumentSpec, lab: Lab) -> tuple[str, int]:
     elif inst.driver in V2G_EV:  # the charger's SECC on the EV emulator's veth link
         try:
             link_tag_of(inst.resource)
-        except Exception as error:
+        except BenchError as error:  # the resource names no simulated link
             raise SimSetupError(f"{_where(inst, lab)}: {error}") from None
         return "127.0.0.1", 0
     elif inst.driver in EV_SIDE:
@@ -288,7 +290,7 @@ def _check_ev_side(inst: InstrumentSpec, lab: Lab, station: StationSpec) -> None
     if ev is not None and ev not in station.evs:
         raise SimSetupError(f"{where}: options.ev = {ev!r} is not an EV of station "
                             f"{station.id!r}; fix: use one of {', '.join(station.evs)}")
-    if inst.driver in ("ccs-can", "chademo-ev") and inst.options.get(
+    if inst.driver in ("ccs-can", "chademo-ev", "chademo-charger") and inst.options.get(
             "interface", "socketcan") != "socketcand":
         raise SimSetupError(f"{where}: the simulated lab serves CAN over socketcand only; fix: "
                             'add options = { interface = "socketcand" }')
@@ -364,13 +366,13 @@ def build(plan: HostPlan, plant: Plant,
         return _build_ev_side(plan, chargers)
     if driver in V2G_EV:
         assert chargers is not None, "an SECC needs the simulated chargers"
-        charger = chargers[str(_charger_of(plan))]
-        conn = charger.connector(int(options.get("evse", 1)),  # type: ignore[call-overload]
-                                 int(options.get("connector", 1)))  # type: ignore[call-overload]
+        host = chargers[str(_charger_of(plan))]
+        conn = host.connector(int(options.get("evse", 1)),  # type: ignore[call-overload]
+                              int(options.get("connector", 1)))  # type: ignore[call-overload]
         if conn is None:
-            raise SimSetupError(f"instrument {spec.name!r}: charger {charger.spec.id!r} has no "
+            raise SimSetupError(f"instrument {spec.name!r}: charger {host.spec.id!r} has no "
                                 "such connector; fix options.evse / options.connector")
-        secc = build_secc(charger, conn, plan.resource, 1.0)
+        secc = build_secc(host, conn, plan.resource, 1.0)
         return Hosted(plan, secc, "v2g_secc", lambda: False, lambda: False,  # type: ignore[arg-type]
                       secc.describe)
     if driver in ENERGY_MANAGERS:
@@ -431,6 +433,12 @@ def _build_ev_side(plan: HostPlan, chargers: dict[str, SimCharger]) -> Hosted:
     charger_id = _charger_of(plan)
     assert charger_id is not None  # checked when planning
     charger = chargers[charger_id]
+    if plan.driver == "chademo-charger":  # a simulated vehicle on the bench's CAN bus
+        match = CAN_RESOURCE.match(plan.resource.strip())
+        assert match is not None  # checked when planning
+        ev_id = str(spec.options.get("ev") or plan.station.evs[0])
+        car = chademo_vehicle_side(spec, charger.evs[ev_id], charger.clock, match.group(1))
+        return Hosted(plan, car, "can_node", lambda: False, lambda: False, car.describe)
     evse = int(spec.options.get("evse", 1))  # type: ignore[call-overload]
     number = int(spec.options.get("connector", 1))  # type: ignore[call-overload]
     conn = charger.connector(evse, number)
@@ -522,6 +530,6 @@ def resource_key(plan: HostPlan, port: int) -> str:
         return f"{plan.host}:{port}"
     if plan.driver == "cp-serial":
         return f"socket://{plan.host}:{port}"
-    if plan.driver in ("ccs-can", "chademo-ev"):
+    if plan.driver in ("ccs-can", "chademo-ev", "chademo-charger"):
         return f"{plan.resource.split('@', 1)[0]}@{plan.host}:{port}"
     return f"TCPIP::{plan.host}::{port}::SOCKET"
