@@ -61,7 +61,10 @@ def test_default_lab_instruments_one_io_box_per_charger(repo_root: Path) -> None
         assert emulator.charger == rfid.charger == charger
         assert emulator.driver == rfid.driver == "sim-ev-emulator"
         assert emulator.resource == rfid.resource == f"TCPIP::127.0.0.1::{port}::SOCKET"
-    assert len(station.instruments) == 12
+    roles = sorted(i.role for i in station.instruments)
+    assert roles == sorted(["ev_emulator", "rfid", "charger_power", "power_analyzer",
+                            "energy_manager"] * 3 + ["grid_emulator", "site_analyzer"])
+    assert station.site.supply_max_current_a == 16.0
 
 
 @pytest.mark.parametrize("name", ["real-lab-example.toml", "four-stations-sim.toml"])
