@@ -22,6 +22,7 @@ from instruments.twins.can_ccs import CcsCanTwin, SimpleDcCharger
 from instruments.twins.serial_cp import SerialCpTwin
 from instruments.twins.socketcand import SocketcandServer
 from testbench.sim.chademo import ChademoEvSide
+from testbench.sim.chademo_vehicle import ChademoVehicleSide
 from testbench.sim.evio_port import ConnectorIo
 
 SERIAL_RESOURCE = re.compile(r"^socket://([^:/]+):(\d+)/?$", re.IGNORECASE)
@@ -130,5 +131,5 @@ class CanEvSide:
                 "dc_current_a": current_a}
 
 
-EvSide = SerialEvSide | CanEvSide | ChademoEvSide
-EV_SIDE_TYPES = (SerialEvSide, CanEvSide, ChademoEvSide)
+EvSide = SerialEvSide | CanEvSide | ChademoEvSide | ChademoVehicleSide
+EV_SIDE_TYPES = (SerialEvSide, CanEvSide, ChademoEvSide, ChademoVehicleSide)
