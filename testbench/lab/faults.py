@@ -177,6 +177,11 @@ CHADEMO_FAULTS: tuple[str, ...] = ("chademo-overcurrent", "chademo-ignores-stop"
 """Charger faults caught by the CHAdeMO suite (suites/chademo); the simulated behaviour is
 in testbench.sim.chademo."""
 
+CHADEMO_EV_FAULTS: tuple[str, ...] = ("chademo-requests-above-available",
+                                      "chademo-ignores-charger-fault")
+"""EV faults caught by the CHAdeMO vehicle suite (suites/chademo/test_chademo_vehicle.py);
+the simulated behaviour is in testbench.sim.chademo_vehicle."""
+
 ENERGY_SERVICE_FAULTS: tuple[str, ...] = ("ignores-modbus-limit", "slow-frequency-response",
                                           "no-frequency-response")
 """Charger faults caught by the energy-service scenarios (suites/energy_services); the
@@ -200,6 +205,10 @@ EV_FAULTS: dict[str, str] = {
     "ignores-duty-cycle": "IEC 61851: draws its maximum current whatever duty cycle the "
                           "charger applies",
     "slow-to-follow-duty": "IEC 61851: follows a new duty cycle only after 10 s",
+    "chademo-requests-above-available": "CHAdeMO: requests its own maximum current whatever "
+                                        "available current the charger announces",
+    "chademo-ignores-charger-fault": "CHAdeMO: keeps charging when the charger flags a "
+                                     "malfunction",
 }
 
 INSTRUMENT_FAULTS: dict[str, str] = {

@@ -28,6 +28,7 @@ SELFTEST_OF_AREA = {  # every *_FAULTS group of testbench.lab.faults -> the self
     "IEC61851_FAULTS": "selftest/test_iec61851_faults.py",
     "IEC61851_EV_FAULTS": "selftest/test_iec61851_faults.py",
     "CHADEMO_FAULTS": "selftest/test_chademo_faults.py",
+    "CHADEMO_EV_FAULTS": "selftest/test_chademo_vehicle_faults.py",
     "ENERGY_SERVICE_FAULTS": "selftest/test_energy_service_faults.py",
     "ISO15118_FAULTS": "selftest/test_iso15118_faults.py",
     "ROBUSTNESS_FAULTS": "faults/test_fault_table.py",
