@@ -29,7 +29,8 @@ Sign at the measuring points: the plant reports reactive power like active power
 (absorbing, under-excited), so a measuring point reads ``-q_var`` of this module.
 
 Faults: ``wrong-volt-var`` (the Q(U) response is half the curve's: slopes and limits
-halved), ``no-reactive-power`` (accepts every Q setting and delivers none).
+halved), ``no-reactive-power`` (accepts every Q setting and delivers none), ``qu-wrong-sign``
+(the Q(U) response has the opposite sign: injects where the curve absorbs).
 """
 
 from __future__ import annotations
@@ -159,6 +160,7 @@ class ReactiveBehaviour:
             if curve is None:
                 return 0.0
             q = float(curve(u_pu * 100.0)) / 100.0 * self.rated_w
+            q = -q if "qu-wrong-sign" in self.faults else q  # injects where it should absorb
             return q * WRONG_VOLT_VAR_FACTOR if "wrong-volt-var" in self.faults else q
         if mode == "WattPF":
             curve = self._curve(mode)
