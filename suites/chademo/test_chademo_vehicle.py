@@ -116,13 +116,13 @@ def _evidence(emulator: Any, clock: Any, folder: Path, name: str, since_wall_s: 
         rows.setdefault(t, (float(r.current_request_a), float(now[-1]) if now else np.nan,
                             np.nan if allowed is None else float(allowed)))
     if len(rows) >= 2:
-        t = np.array(sorted(rows))
+        times = np.array(sorted(rows))
         values = np.array([rows[k] for k in sorted(rows)])
-        recording = Recording(t, {"request_a": values[:, 0], "available_a": values[:, 1]},
+        recording = Recording(times, {"request_a": values[:, 0], "available_a": values[:, 1]},
                               {"request_a": "A", "available_a": "A"})
-        allowed = Series("allowed_a", "A", t, values[:, 2])
+        grace = Series("allowed_a", "A", times, values[:, 2])
         save_evidence(recording, folder, name, plot=True, channels=["request_a", "available_a"],
-                      limits=[(f"available (+{FOLLOW_S:g} s grace)", allowed)],
+                      limits=[(f"available (+{FOLLOW_S:g} s grace)", grace)],
                       title=f"CHAdeMO vehicle {name}: request (0x102) vs available (0x108)")
     if allure_active():
         import allure
@@ -133,18 +133,33 @@ def _evidence(emulator: Any, clock: Any, folder: Path, name: str, since_wall_s: 
                                if path.suffix == ".log" else allure.attachment_type.JSON)
 
 
+def _await(emulator: Any, clock: Any, accept: Any, what: str) -> cf.EvRequest:
+    """The first 0x102 ``accept`` takes within ``WITHIN_S``; a vehicle that does not get
+    there is a device failure (a silent one stays an instrument error: check the wiring)."""
+    deadline = time.monotonic() + clock.wall_duration(WITHIN_S)
+    while True:
+        last = emulator.vehicle_request()
+        if accept(last):
+            return last
+        if time.monotonic() > deadline:
+            raise DeviceFailure(f"the vehicle did not {what} within {WITHIN_S:g} s (last 0x102: "
+                                f"{last.current_request_a} A, status flags "
+                                f"0x{last.status_flags:02X})")
+        time.sleep(0.01)
+
+
 def _start(emulator: Any, clock: Any, available_a: int = AVAILABLE_A) -> cf.EvRequest:
     """Connect, wait for charging enabled, energise at the vehicle's target voltage and
     wait for a current request; the last 0x102."""
     emulator.connect(AVAILABLE_V, available_a)
-    wait_s = clock.wall_duration(WITHIN_S) + 1.0
-    enabled = emulator.wait_request(lambda r: r.charging_enabled, wait_s, "charging enabled")
+    enabled = _await(emulator, clock, lambda r: r.charging_enabled,
+                     "enable charging after the charger's parameters")
     if not 0 < enabled.target_v <= AVAILABLE_V:
         raise DeviceFailure(f"the vehicle's target voltage {enabled.target_v} V is not within "
                             f"1..{AVAILABLE_V} V (the charger's available voltage)")
     emulator.energise(enabled.target_v)
-    return emulator.wait_request(lambda r: r.current_request_a > 0, wait_s,
-                                 "a current request after energising")
+    return _await(emulator, clock, lambda r: r.current_request_a > 0,
+                  "request current once the charger energised")
 
 
 def _stopped_at(asked: list[tuple[float, cf.EvRequest]], since_lab_s: float) -> float | None:
@@ -184,8 +199,8 @@ def test_startup_sequence(emulator: Any, clock: Any, bench: Any,
         clock.sleep(0.5)
         connect_wall = time.time()
         _start(emulator, clock)
-        energise_lab = next(t for t, d in _sent(emulator, clock, cf.CHARGER_STATUS, since)
-                            if cf.decode_charger_status(d).energising)
+        energise_lab = next((t for t, d in _sent(emulator, clock, cf.CHARGER_STATUS, since)
+                             if cf.decode_charger_status(d).energising), clock.now())
         asked = _requests(emulator, clock, since)
         first_params = min((t for ident in (cf.CHARGER_LIMITS, cf.CHARGER_STATUS)
                             for t, _ in _sent(emulator, clock, ident, connect_wall)[:1]),

@@ -178,7 +178,9 @@ CHADEMO_FAULTS: tuple[str, ...] = ("chademo-overcurrent", "chademo-ignores-stop"
 in testbench.sim.chademo."""
 
 CHADEMO_EV_FAULTS: tuple[str, ...] = ("chademo-requests-above-available",
-                                      "chademo-ignores-charger-fault")
+                                      "chademo-ignores-charger-fault",
+                                      "chademo-enables-before-charger",
+                                      "chademo-faults-on-normal-stop")
 """EV faults caught by the CHAdeMO vehicle suite (suites/chademo/test_chademo_vehicle.py);
 the simulated behaviour is in testbench.sim.chademo_vehicle."""
 
@@ -209,6 +211,10 @@ EV_FAULTS: dict[str, str] = {
                                         "available current the charger announces",
     "chademo-ignores-charger-fault": "CHAdeMO: keeps charging when the charger flags a "
                                      "malfunction",
+    "chademo-enables-before-charger": "CHAdeMO: enables charging before the charger has sent "
+                                      "its parameters (0x108/0x109)",
+    "chademo-faults-on-normal-stop": "CHAdeMO: answers the charger's stop control with its "
+                                     "charging-system fault flag",
 }
 
 INSTRUMENT_FAULTS: dict[str, str] = {

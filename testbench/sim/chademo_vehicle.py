@@ -24,7 +24,9 @@ bench's codec), so a mismatch shows in the tests.
 
 EV faults: ``chademo-requests-above-available`` (ramps to its own maximum whatever the
 charger announces), ``chademo-ignores-charger-fault`` (keeps charging on the charger's
-malfunction flags). Instrument faults: ``silent``, ``garbage``, ``disconnect``.
+malfunction flags), ``chademo-enables-before-charger`` (charging enabled while no charger
+speaks), ``chademo-faults-on-normal-stop`` (answers the charger's stop control with its
+charging-system fault flag). Instrument faults: ``silent``, ``garbage``, ``disconnect``.
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ FULL_SOC_PCT = 100.0
 FAULTS = ("silent", "garbage", "disconnect")
 ABOVE_AVAILABLE = "chademo-requests-above-available"
 IGNORES_FAULT = "chademo-ignores-charger-fault"
+EARLY_ENABLE = "chademo-enables-before-charger"
+FAULT_ON_STOP = "chademo-faults-on-normal-stop"
 
 
 class ChademoVehicleSim:
@@ -81,6 +85,7 @@ class ChademoVehicleSim:
         self.last_charger_lab_s: float | None = None
         self.received: list[can.Message] = []
         self.sessions = 0
+        self.system_fault = False
         self._bus: can.BusABC | None = None
         self._notifier: can.Notifier | None = None
         self._ticker: asyncio.Task[None] | None = None
@@ -121,13 +126,17 @@ class ChademoVehicleSim:
         self.request_a = 0.0
         self.available_v = self.available_a = self.charger_flags = None
         self.present_a = self.present_v = 0
+        self.system_fault = False
         self.sessions += 1
 
     # ------------------------------------------------------------------ behaviour
     def _charger_stops(self) -> bool:
         flags = self.charger_flags or 0
         malfunction = bool(flags & 0x12) and not self.has(IGNORES_FAULT)
-        return malfunction or (self.stage == "charging" and bool(flags & 0x20))
+        stop_control = self.stage == "charging" and bool(flags & 0x20)
+        if stop_control and not malfunction and self.has(FAULT_ON_STOP):
+            self.system_fault = True
+        return malfunction or stop_control
 
     def step(self, now: float) -> None:
         """Advance the vehicle to lab time ``now``."""
@@ -135,8 +144,10 @@ class ChademoVehicleSim:
         self._last_tick_lab_s = now
         if self.last_charger_lab_s is not None and now - self.last_charger_lab_s > CHARGER_TIMEOUT_S:
             self.request_a = 0.0  # the charger is gone: the session is over
-            self.stage = "waiting"
+            self.stage = "enabled" if self.has(EARLY_ENABLE) else "waiting"
             return
+        if self.stage == "waiting" and self.has(EARLY_ENABLE):
+            self.stage = "enabled"
         if self.stage == "waiting" and self.available_v is not None and (
                 self.charger_flags is not None and self.available_v >= TARGET_V):
             self.stage = "enabled"
@@ -169,6 +180,8 @@ class ChademoVehicleSim:
                 flags |= 0x08
         if self.stage == "waiting":
             flags |= 0x08
+        if self.system_fault:
+            flags |= 0x04
         request = struct.pack("<BHBBBBx", PROTOCOL, TARGET_V, int(self.request_a), 0, flags,
                               int(self.soc_pct))
         if self.fault == "garbage":
@@ -194,10 +207,12 @@ class ChademoVehicleSim:
     async def start(self, channel: str) -> None:
         """Join the ``virtual`` channel and run the controller."""
         loop = asyncio.get_running_loop()
+
+        def deliver(message: can.Message) -> None:
+            loop.call_soon_threadsafe(self._on_message, message)
+
         self._bus = can.Bus(interface="virtual", channel=channel)
-        self._notifier = can.Notifier(
-            self._bus, [lambda m: loop.call_soon_threadsafe(self._on_message, m)],
-            timeout=0.05)
+        self._notifier = can.Notifier(self._bus, [deliver], timeout=0.05)
         self._ticker = asyncio.create_task(self._tick())
 
     async def stop(self) -> None:

@@ -1,7 +1,7 @@
 """The CHAdeMO vehicle checks catch the EV faults aimed at them and pass a conformant vehicle.
 
 One real `testbench run suites/chademo/test_chademo_vehicle.py` against a generated simulated
-lab (the example labs/chademo-ev-sim.toml with three vehicles, each at its own station with
+lab (the example labs/chademo-ev-sim.toml with five vehicles, each at its own station with
 its own CAN bus and the bench as the charger): a conformant vehicle and one per CHAdeMO EV
 fault personality.
 """
@@ -26,6 +26,10 @@ EVS = {
                   {"test_request_within_available_current": "above the available 80 A"}),
     "ev-deaf": (("chademo-ignores-charger-fault",),
                 {"test_stops_on_charger_malfunction": "did not stop"}),
+    "ev-eager": (("chademo-enables-before-charger",),
+                 {"test_startup_sequence": "charging enabled before the charger sent"}),
+    "ev-alarmed": (("chademo-faults-on-normal-stop",),
+                   {"test_normal_stop_on_stop_control": "flagged a fault during a normal stop"}),
 }
 
 
