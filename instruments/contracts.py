@@ -450,3 +450,101 @@ class ChademoChargerEmulator(CanNode):
     @abstractmethod
     def capture(self) -> list[CanFrame]:
         """Every frame sent or received since the instrument was opened (oldest first)."""
+
+
+@dataclass(frozen=True)
+class VoltVarCurve:
+    """A volt-var (Q(U)) curve: points (voltage in % of nominal, Q in % of the var rating,
+    + injecting / over-excited) and the open-loop 90 % response time (s), None: unchanged."""
+
+    points: tuple[tuple[float, float], ...]
+    response_time_s: float | None = None
+
+
+@dataclass(frozen=True)
+class FixedPowerFactor:
+    """A fixed cos phi setting: the power factor (None: not reported), under-excited
+    (absorbing reactive power) or over-excited, and whether it is enabled."""
+
+    pf: float | None
+    under_excited: bool
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class FrequencyDroop:
+    """A frequency droop (frequency-watt) setting: dead bands above and below nominal (Hz),
+    droops as per-unit frequency change for 1 pu power change (0.05 = 5 %), and the
+    open-loop response time (s)."""
+
+    db_of_hz: float
+    db_uf_hz: float
+    k_of: float
+    k_uf: float
+    response_time_s: float
+
+
+@dataclass(frozen=True)
+class DerMeasurements:
+    """What a DER reports of itself (None: not reported): active and reactive power
+    (W, var; + injecting), power factor, frequency (Hz), line-to-neutral voltage (V)."""
+
+    power_w: float | None
+    reactive_var: float | None
+    pf: float | None
+    frequency_hz: float | None
+    voltage_v: float | None
+
+
+class DerSettings(Instrument):
+    """The charger's (or inverter's) own DER settings interface (e.g. SunSpec Modbus): the
+    bench writes grid-code settings there and reads them back. Out-of-range values are
+    refused before anything is sent."""
+
+    @abstractmethod
+    def read_point(self, model_id: int, name: str) -> float | int | str | None:
+        """A named point of a model, scaled (None: not implemented by the device)."""
+
+    @abstractmethod
+    def write_point(self, model_id: int, name: str, value: float) -> None:
+        """Write a named point of a model (engineering value; scaled by the driver)."""
+
+    @abstractmethod
+    def set_fixed_pf(self, pf: float, *, under_excited: bool, enabled: bool = True) -> None:
+        """Fixed cos phi (while injecting active power) and its enable."""
+
+    @abstractmethod
+    def read_fixed_pf(self) -> FixedPowerFactor:
+        """The fixed cos phi the device holds."""
+
+    @abstractmethod
+    def set_fixed_var_pct(self, pct: float, *, enabled: bool = True) -> None:
+        """Fixed Q in % of the var rating (+ injecting) and its enable."""
+
+    @abstractmethod
+    def read_fixed_var_pct(self) -> tuple[float | None, bool]:
+        """(fixed Q in % of the var rating, enabled)."""
+
+    @abstractmethod
+    def set_volt_var(self, curve: VoltVarCurve, *, enabled: bool = True) -> None:
+        """Make ``curve`` the active volt-var curve, and enable or disable volt-var."""
+
+    @abstractmethod
+    def read_volt_var(self) -> tuple[VoltVarCurve, bool]:
+        """(the active volt-var curve, enabled)."""
+
+    @abstractmethod
+    def set_freq_droop(self, droop: FrequencyDroop, *, enabled: bool = True) -> None:
+        """Make ``droop`` the active frequency droop, and enable or disable it."""
+
+    @abstractmethod
+    def read_freq_droop(self) -> tuple[FrequencyDroop, bool]:
+        """(the active frequency droop, enabled)."""
+
+    @abstractmethod
+    def read_measurements(self) -> DerMeasurements:
+        """What the device reports of its own output."""
+
+    def safe_state(self) -> None:
+        """No setting left behind (a settings interface energises nothing): the device's
+        fixed cos phi, fixed Q and volt-var disabled."""

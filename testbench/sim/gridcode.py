@@ -86,6 +86,14 @@ class GridBehaviour:
     _reconnected_at_s: float | None = None
     reactive: ReactiveBehaviour | None = None  # Q modes and P(U) (testbench.sim.reactive)
     relays: FaultyRelays | None = None  # fault trips-in-ride-through (sim.ride_through)
+    lfsm_settings: dict[str, dict[str, float]] = field(default_factory=dict)
+    """LFSM values written over SunSpec 711 (testbench.sim.sunspec), by mode ("lfsm_o",
+    "lfsm_u") and name (threshold_hz, droop_pct, response_time_s); else the set's."""
+
+    def _lfsm(self, which: str, name: str) -> float:
+        written = self.lfsm_settings.get(which, {})
+        return float(written[name]) if name in written else float(
+            getattr(getattr(self.params, which), name))
 
     def __post_init__(self) -> None:
         self._timers = [_Timer(s) for s in self.params.protection.enabled()
@@ -103,14 +111,14 @@ class GridBehaviour:
         return float(self.params.nominal.voltage_v)
 
     def droop_pct(self, which: str) -> float:
-        droop = float(getattr(self.params, which).droop_pct)
+        droop = self._lfsm(which, "droop_pct")
         return droop * WRONG_DROOP_FACTOR if "wrong-droop" in self.faults else droop
 
     def tau_s(self, which: str) -> float:
         """Time constant of the power response (90 % at the fraction of the response time)."""
-        tr = float(getattr(self.params, which).response_time_s) * RESPONSE_FRACTION
+        tr = self._lfsm(which, "response_time_s") * RESPONSE_FRACTION
         if "too-slow" in self.faults:
-            tr = float(getattr(self.params, which).response_time_s) * TOO_SLOW_FACTOR
+            tr = self._lfsm(which, "response_time_s") * TOO_SLOW_FACTOR
         return tr / math.log(10.0)
 
     def trip_time_s(self, stage: ProtectionStage) -> float:
@@ -120,13 +128,13 @@ class GridBehaviour:
     # ------------------------------------------------------------------ characteristics
     def target_delta_w(self, frequency_hz: float) -> tuple[float, str | None]:
         """Required power change (W, + import) at ``frequency_hz``, and the mode acting."""
-        o, u = self.params.lfsm_o, self.params.lfsm_u
-        if frequency_hz > o.threshold_hz:
-            excess = frequency_hz - o.threshold_hz
+        o_hz, u_hz = self._lfsm("lfsm_o", "threshold_hz"), self._lfsm("lfsm_u", "threshold_hz")
+        if frequency_hz > o_hz:
+            excess = frequency_hz - o_hz
             return self.rated_w * excess / (self.nominal_hz * self.droop_pct("lfsm_o") / 100.0), \
                 "lfsm_o"
-        if frequency_hz < u.threshold_hz:
-            deficit = u.threshold_hz - frequency_hz
+        if frequency_hz < u_hz:
+            deficit = u_hz - frequency_hz
             return -self.rated_w * deficit / (self.nominal_hz * self.droop_pct("lfsm_u") / 100.0), \
                 "lfsm_u"
         return 0.0, None

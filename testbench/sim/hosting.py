@@ -15,6 +15,8 @@ resource's loopback port and built on the plant:
 * relay boxes (``modbus-relay``) switch a relay bank of ``first_coil + channels`` relays;
 * energy managers (``modbus-lem``) reach the Modbus energy-management interface of their
   charger's connector (:mod:`testbench.sim.lem`, register map ``options.register_map``);
+* DER settings interfaces (``sunspec-der``) reach the SunSpec Modbus map of their
+  bidirectional charger's connector (:mod:`testbench.sim.sunspec`);
 * EV-side instruments (``cp-serial``, ``ccs-can``) drive the control pilot of a connector of
   their charger (``options.evse`` / ``options.connector``, default 1 / 1), plugging in the
   EV ``options.ev`` (default: the station's first EV) when none is selected
@@ -71,6 +73,7 @@ from testbench.sim.iso15118_secc import V2G_EV, SeccHost, build_secc, link_tag_o
 from testbench.sim.lem import build_lem, lem_problem
 from testbench.sim.measuring import POINTS, NoisyPoint, seed_for
 from testbench.sim.plant import Plant
+from testbench.sim.sunspec import build_sunspec, sunspec_problem
 
 if TYPE_CHECKING:
     from testbench.sim.charger import SimCharger
@@ -83,9 +86,10 @@ DC_SOURCES = ("ea-psb-scpi", "ea-psb-modbus", "keysight-rp7900")
 RELAY_BOXES = ("modbus-relay",)
 EV_SIDE = ("cp-serial", "ccs-can", "chademo-ev", "chademo-charger")
 ENERGY_MANAGERS = ("modbus-lem",)
-MODBUS = ("cinergia-geel", "ea-psb-modbus", "modbus-relay") + ENERGY_MANAGERS
+DER_SETTINGS = ("sunspec-der",)
+MODBUS = ("cinergia-geel", "ea-psb-modbus", "modbus-relay") + ENERGY_MANAGERS + DER_SETTINGS
 TWINS = (ANALYSERS + GRID_EMULATORS + DC_SOURCES + RELAY_BOXES + EV_SIDE + ENERGY_MANAGERS
-         + V2G_EV)
+         + V2G_EV + DER_SETTINGS)
 """Drivers the simulated lab has a twin for (besides the station I/O box)."""
 
 STATION_IO_DRIVER = "sim-ev-emulator"
@@ -269,6 +273,11 @@ def _check_options(inst: InstrumentSpec, lab: Lab, station: StationSpec) -> None
         problem = lem_problem(options, inst.charger, station.chargers)
         if problem is not None:
             raise SimSetupError(f"{where}: {problem}")
+    if inst.driver in DER_SETTINGS:
+        problem = sunspec_problem(inst.charger, station.chargers, {
+            c: spec.bidirectional for c, spec in lab.chargers.items()})
+        if problem is not None:
+            raise SimSetupError(f"{where}: {problem}")
     for key in ("evse", "connector"):
         value = options.get(key, 1)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -378,6 +387,9 @@ def build(plan: HostPlan, plant: Plant,
     if driver in ENERGY_MANAGERS:
         lem = build_lem(options, str(_charger_of(plan)), plant, chargers)
         return Hosted(plan, lem, "energy_manager", lambda: False, lambda: False, lem.describe)
+    if driver in DER_SETTINGS:
+        der = build_sunspec(options, str(_charger_of(plan)), plant, chargers)
+        return Hosted(plan, der, "der_settings", lambda: False, lambda: False, der.describe)
     if driver in ANALYSERS:
         where = str(options.get("point", "output"))
         charger = _charger_of(plan)
