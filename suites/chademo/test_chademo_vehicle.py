@@ -45,9 +45,9 @@ WITHIN_S = 10.0
 FOLLOW_S = 1.0
 FAULT_STOP_S = 1.0
 NORMAL_STOP_S = 2.0
-QUIET_S = 2.0
+QUIET_S = 1.5
 """Charger silence before each test, so the vehicle starts a new session."""
-RUN_S = 4.0
+RUN_S = 3.0
 pytestmark = pytest.mark.requires("chademo_charger")
 
 
@@ -238,7 +238,7 @@ def test_request_within_available_current(emulator: Any, clock: Any, bench: Any,
         clock.sleep(RUN_S)
         lowered_wall = time.time()
         emulator.set_available_current_a(LOWERED_A)
-        clock.sleep(RUN_S)
+        clock.sleep(FOLLOW_S + 1.5)
         lowered_lab = clock.to_lab(lowered_wall)
         asked = _requests(emulator, clock, since)
         announced = _available(emulator, clock, since)
@@ -274,7 +274,7 @@ def test_stops_on_charger_malfunction(emulator: Any, clock: Any, bench: Any,
         clock.sleep(1.0)
         fault_wall = time.time()
         emulator.set_malfunction()
-        clock.sleep(FAULT_STOP_S + 2.0)
+        clock.sleep(FAULT_STOP_S + 1.0)
         asked = _requests(emulator, clock, fault_wall)
         after = _stopped_at(asked, clock.to_lab(fault_wall))
         figures["stopped_after_s"] = None if after is None else round(after, 2)
@@ -302,7 +302,7 @@ def test_normal_stop_on_stop_control(emulator: Any, clock: Any, bench: Any,
         clock.sleep(1.0)
         stop_wall = time.time()
         emulator.stop_charging()
-        clock.sleep(NORMAL_STOP_S + 2.0)
+        clock.sleep(NORMAL_STOP_S + 1.0)
         asked = _requests(emulator, clock, stop_wall)
         after = _stopped_at(asked, clock.to_lab(stop_wall))
         figures["stopped_after_s"] = None if after is None else round(after, 2)

@@ -11,11 +11,12 @@ other CAN twins are) and sends its frames every 100 lab ms from the moment it is
 * charging is enabled (0x102 bit 0) only once the charger's 0x108 and 0x109 have arrived
   and its available voltage reaches the target; the current request stays 0 until the
   charger shows energising, then ramps at ``RAMP_A_PER_S`` towards the EV's maximum,
-  never above the charger's latest available current (a lowered value is followed in the
-  next cycle); the SoC rises with the present current the charger reports;
+  never above the charger's latest available current; the SoC rises with the present
+  current the charger reports;
 * on the charger's malfunction flags (0x109 bit 1 or 4), or its stop-control flag
-  (bit 5) once energised, the vehicle stops in the next cycle: request 0, charging
-  disabled, normal-stop flag; the contactor-open flag follows once the current is 0;
+  (bit 5) once energised, the vehicle stops: request 0, charging disabled, normal-stop
+  flag; the contactor-open flag follows once the current is 0. A change of the charger's
+  flags or available current is answered at once (a frame out of cycle), not a cycle later;
 * charger frames missing for ``CHARGER_TIMEOUT_S`` end the session: the next charger
   frames start a new one (the SoC is kept).
 
@@ -113,6 +114,7 @@ class ChademoVehicleSim:
         if self.last_charger_lab_s is None or now - self.last_charger_lab_s > CHARGER_TIMEOUT_S:
             self._new_session()
         self.last_charger_lab_s = now
+        before = (self.available_a, self.charger_flags)
         if message.arbitration_id == 0x108:
             self.available_v = struct.unpack_from("<H", data, 1)[0]
             self.available_a = data[3]
@@ -120,6 +122,9 @@ class ChademoVehicleSim:
             self.present_v = struct.unpack_from("<H", data, 1)[0]
             self.present_a = data[3]
             self.charger_flags = data[5]
+        if before != (self.available_a, self.charger_flags):
+            self.step(now)  # a change of the charger's limit or flags is answered at once
+            self._send()
 
     def _new_session(self) -> None:
         self.stage = "waiting"

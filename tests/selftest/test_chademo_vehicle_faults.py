@@ -37,7 +37,6 @@ def _lab(path: Path) -> Path:
     text = (REPO / "labs" / "chademo-ev-sim.toml").read_text(encoding="utf-8")
     head, _, _ = text.partition("[[chargers]]")
     head = re.sub(r'output_dir = ".*"', 'output_dir = "reports"', head)
-    head = head.replace("time_scale = 10.0", "time_scale = 20.0")
     parts = [head]
     for number, (ev, (faults, _)) in enumerate(EVS.items(), start=1):
         listed = ", ".join(f'"{f}"' for f in faults)
