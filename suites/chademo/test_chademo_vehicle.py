@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import allure
 import numpy as np
 import pytest
 
@@ -57,6 +58,11 @@ def emulator(station: Any, clock: Any) -> Any:
     if not station.has("chademo_charger"):
         pytest.skip(f"not applicable: station {station.id} has no 'chademo_charger' "
                     f"instrument for charger {station.charger.id}")
+    allure.dynamic.label("ev", station.ev.id)
+    allure.dynamic.label("ev_software", station.ev.software)
+    allure.dynamic.label("charger", station.charger.id)
+    allure.dynamic.label("station", station.id)
+    allure.dynamic.sub_suite(f"{station.ev.id} @ {station.charger.id}")
     instrument = station.instrument("chademo_charger")
     instrument.disconnect()
     clock.sleep(QUIET_S)
@@ -125,8 +131,6 @@ def _evidence(emulator: Any, clock: Any, folder: Path, name: str, since_wall_s: 
                       limits=[(f"available (+{FOLLOW_S:g} s grace)", grace)],
                       title=f"CHAdeMO vehicle {name}: request (0x102) vs available (0x108)")
     if allure_active():
-        import allure
-
         for path in paths:
             allure.attach.file(str(path), name=path.name,
                                attachment_type=allure.attachment_type.TEXT
