@@ -103,6 +103,11 @@ CHARGER_FAULTS: dict[str, str] = {
                              "RoCoF above half the set immunity)",
     "no-reactive-power": "grid code: accepts every reactive-power setting (Q(U), cos phi(P), "
                          "fixed cos phi, fixed Q) and delivers no reactive power",
+    "qu-wrong-sign": "grid code: its Q(U) response has the wrong sign (injects reactive power "
+                     "where the volt-var curve asks it to absorb, and the reverse)",
+    "sunspec-ignores-writes": "grid code: its SunSpec Modbus DER interface accepts setting writes "
+                              "(704/705/711) and reads the new values back, but never applies "
+                              "them",
     "wrong-ev-charging-needs": "ISO 15118: NotifyEVChargingNeeds reports 1.5 x the EV's maximum "
                                "current/power and 1.25 x its energy request",
     "session-timeout-not-enforced": "ISO 15118: its SECC never ends a session whose EV stops "
@@ -137,7 +142,7 @@ FIRMWARE_FAULTS: tuple[str, ...] = (
 """Charger faults caught by the firmware and diagnostics suites (suites/firmware)."""
 
 GRIDCODE_VOLTAGE_FAULTS: tuple[str, ...] = ("wrong-volt-var", "trips-in-ride-through",
-                                             "no-reactive-power")
+                                             "no-reactive-power", "qu-wrong-sign")
 """Grid-code faults of the voltage, reactive-power, ride-through and RoCoF checks (caught in
 tests/selftest/test_gridcode_voltage_faults.py); behaviour in testbench.sim.reactive and
 testbench.sim.ride_through."""
@@ -147,6 +152,11 @@ GRIDCODE_FAULTS: tuple[str, ...] = ("wrong-droop", "too-slow", "protection-trips
                                      *GRIDCODE_VOLTAGE_FAULTS)
 """Charger faults caught by the grid-code checks (suites/gridcode); the simulated behaviour
 is in testbench.sim.gridcode."""
+
+SUNSPEC_FAULTS: tuple[str, ...] = ("sunspec-ignores-writes",)
+"""Charger faults caught by the SunSpec settings case (suites/gridcode/
+test_sunspec_settings.py; self-test tests/selftest/test_sunspec_faults.py); the simulated
+behaviour is in testbench.sim.sunspec."""
 
 SMART_CHARGING_FAULTS: tuple[str, ...] = ("ignores-stack-level", "applies-limit-late",
                                           "overshoots-limit", "wrong-composite-schedule",

@@ -31,6 +31,7 @@ SELFTEST_OF_AREA = {  # every *_FAULTS group of testbench.lab.faults -> the self
     "CHADEMO_EV_FAULTS": "selftest/test_chademo_vehicle_faults.py",
     "ENERGY_SERVICE_FAULTS": "selftest/test_energy_service_faults.py",
     "ISO15118_FAULTS": "selftest/test_iso15118_faults.py",
+    "SUNSPEC_FAULTS": "selftest/test_sunspec_faults.py",
     "ROBUSTNESS_FAULTS": "faults/test_fault_table.py",
 }
 AREAS = {name: getattr(catalogue, name) for name in dir(catalogue)

@@ -56,7 +56,7 @@ def _subset(cases: Cases) -> str:
 
 def test_voltage_faults_are_in_the_catalogue_and_each_is_caught_somewhere() -> None:
     assert set(GRIDCODE_VOLTAGE_FAULTS) <= set(CHARGER_FAULTS)
-    faults = {f for cases in (FAST, SLOW) for fs, _ in cases.values() for f in fs}
+    faults = {f for cases in (FAST, SLOW, QU_SIGN) for fs, _ in cases.values() for f in fs}
     assert faults == set(GRIDCODE_VOLTAGE_FAULTS)
 
 
@@ -96,6 +96,14 @@ def test_fixed_q_and_ride_through_catch_their_faults(tmp_path: Path, testbench_c
 def test_q_u_p_u_cos_phi_ovrt_and_rocof_catch_their_faults(tmp_path: Path,
                                                            testbench_cli) -> None:
     _run(tmp_path, SLOW, testbench_cli)
+
+
+QU_SIGN: Cases = {"v2g-qus": (("qu-wrong-sign",), {Q_U: "judge_steady_state"})}
+
+
+def test_q_u_catches_the_wrong_sign(tmp_path: Path, testbench_cli) -> None:
+    """Q(U) injecting where the curve absorbs fails the Q(U) case (own lab, one charger)."""
+    _run(tmp_path, QU_SIGN, testbench_cli)
 
 
 SCALE_CASES: Cases = {
