@@ -108,6 +108,9 @@ CHARGER_FAULTS: dict[str, str] = {
     "sunspec-ignores-writes": "grid code: its SunSpec Modbus DER interface accepts setting writes "
                               "(704/705/711) and reads the new values back, but never applies "
                               "them",
+    "sunspec-drops-sign": "grid code: its SunSpec Modbus DER interface stores signed setpoints "
+                          "(fixed Q, the volt-var curve's Q points) without their sign, reads "
+                          "them back and applies them so",
     "wrong-ev-charging-needs": "ISO 15118: NotifyEVChargingNeeds reports 1.5 x the EV's maximum "
                                "current/power and 1.25 x its energy request",
     "session-timeout-not-enforced": "ISO 15118: its SECC never ends a session whose EV stops "
@@ -153,7 +156,7 @@ GRIDCODE_FAULTS: tuple[str, ...] = ("wrong-droop", "too-slow", "protection-trips
 """Charger faults caught by the grid-code checks (suites/gridcode); the simulated behaviour
 is in testbench.sim.gridcode."""
 
-SUNSPEC_FAULTS: tuple[str, ...] = ("sunspec-ignores-writes",)
+SUNSPEC_FAULTS: tuple[str, ...] = ("sunspec-ignores-writes", "sunspec-drops-sign")
 """Charger faults caught by the SunSpec settings case (suites/gridcode/
 test_sunspec_settings.py; self-test tests/selftest/test_sunspec_faults.py); the simulated
 behaviour is in testbench.sim.sunspec."""

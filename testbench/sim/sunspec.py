@@ -28,8 +28,9 @@ Writes of read-only points get exception 2 (illegal data address). Reads of the 
 follow the unit: a setting replaced or cleared over OCPP reads back disabled. Model 701
 reports the connector's supply side (W, var + injecting; PF signed like W) (verify).
 
-Fault personality ``sunspec-ignores-writes`` (on the charger): writes are stored and read
-back, but never reach the power stage.
+Fault personalities (on the charger): ``sunspec-ignores-writes``: writes are stored and
+read back, but never reach the power stage; ``sunspec-drops-sign``: signed points (fixed Q,
+the volt-var curve's Q) are stored, read back and applied without their sign.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ N_CURVES = 2
 N_POINTS = 8
 N_CONTROLS = 2
 IGNORES_WRITES = "sunspec-ignores-writes"
+DROPS_SIGN = "sunspec-drops-sign"
 CONTROL_704 = "sunspec-704"
 CONTROL_705 = "sunspec-705"
 SCALE_FACTORS: dict[int, dict[str, int]] = {
@@ -256,6 +258,9 @@ class SunSpecTwin(ModbusTwin):
         if CONTROL_705 not in ours:
             self.store(705, "Ena", 0)
             self._applied.pop(705, None)
+        if self.stage.grid is not None and not self.stage.grid.lfsm_settings:
+            self.store(711, "Ena", 0)  # cleared (e.g. ClearDERControl FreqDroop)
+            self._applied.pop(711, None)
 
     # ------------------------------------------------------------------ writes
     def on_write_registers(self, address: int, values: list[int]) -> ExcCodes | None:
@@ -266,6 +271,13 @@ class SunSpecTwin(ModbusTwin):
                     ("Crv[1].", "Ctl[1].")):
                 return ExcCodes.ILLEGAL_ADDRESS
             touched.setdefault(owner[0], set()).add(owner[1].name)
+        if self.charger is not None and self.charger.has(DROPS_SIGN):
+            for model_id, names in touched.items():
+                for name in names:
+                    raw = self.load(model_id, name)
+                    if self.points[model_id][name].kind in ("s16", "s32") and isinstance(
+                            raw, int) and raw < 0 and raw not in (-0x8000, -0x80000000):
+                        self.store(model_id, name, -raw)
         for model_id, names in touched.items():
             code = self._write(model_id, names)
             if code is not None:

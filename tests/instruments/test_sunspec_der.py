@@ -22,7 +22,7 @@ from testbench.gridcode.params import load_parameter_set
 from testbench.lab.model import ChargerSpec, InstrumentSpec, SafetyLimits
 from testbench.sim.gridcode import GridBehaviour
 from testbench.sim.plant import Plant
-from testbench.sim.sunspec import IGNORES_WRITES, SunSpecTwin
+from testbench.sim.sunspec import DROPS_SIGN, IGNORES_WRITES, SunSpecTwin
 
 CHARGER = ChargerSpec(id="bx7", vendor="Gridline", model="BX7 V2G", firmware="0.9.3",
                       ocpp_version="2.1", max_current_a=32.0, max_power_w=22000.0,
@@ -129,6 +129,10 @@ def test_freq_droop_adopted_and_applied(rig: Rig) -> None:
     assert mode == "lfsm_o" and delta == pytest.approx(22000.0 * 0.5 / (50.0 * 0.08))
     rig.der.write_point(711, "Ena", 0)
     assert rig.grid.target_delta_w(50.25)[1] == "lfsm_o"  # back to the set (50.2 Hz)
+    rig.der.write_point(711, "Ena", 1)
+    assert rig.grid.lfsm_settings["lfsm_o"]["threshold_hz"] == pytest.approx(50.3)
+    rig.grid.lfsm_settings = {}  # cleared over OCPP (ClearDERControl FreqDroop)
+    assert rig.der.read_freq_droop()[1] is False
 
 
 def test_out_of_range_values_are_refused_before_sending(rig: Rig) -> None:
@@ -180,6 +184,17 @@ def test_ignores_writes_reads_back_but_does_not_apply(loop: BackgroundLoop) -> N
         rig.der.set_volt_var(CURVE)
         assert rig.der.read_volt_var() == (CURVE, True)
         assert rig.grid.reactive is not None and rig.grid.reactive.mode is None
+    finally:
+        rig.close()
+
+
+def test_drops_sign_reads_back_what_it_applies(loop: BackgroundLoop) -> None:
+    rig = Rig(loop, (DROPS_SIGN,))
+    try:
+        rig.der.set_fixed_var_pct(-20.0)
+        assert rig.der.read_fixed_var_pct() == (20.0, True)
+        assert rig.grid.reactive is not None
+        assert rig.grid.reactive.target_q_var(1.0, 0.0) == pytest.approx(0.2 * 22000.0)
     finally:
         rig.close()
 

@@ -1,13 +1,14 @@
-"""The SunSpec settings case catches a charger whose SunSpec interface ignores writes, and a
-conformant pair passes it.
+"""The SunSpec settings cases catch a charger whose SunSpec interface ignores writes (at the
+meter) or drops the sign of what it stores (at the read-back), and a conformant pair passes.
 
-Runs of the real ``testbench run suites/gridcode -k sunspec`` on a generated lab: two
-bidirectional 2.1 chargers (conformant, ``sunspec-ignores-writes``), each with its own
-chroma-61800 grid emulator, a yokogawa-wt analyser on its grid side and a ``sunspec-der``
-instrument (role ``der_settings``) on its SunSpec Modbus interface. The faulty unit reads
-every written value back (read-back passes) but its Q never follows (the meter cases fail
-on the steady-state judgement). A third charger without a ``der_settings`` instrument has
-the cases skipped as not applicable.
+Runs of the real ``testbench run suites/gridcode -k sunspec`` on a generated lab of
+bidirectional 2.1 chargers, each with its own chroma-61800 grid emulator, a yokogawa-wt
+analyser on its grid side and (but one) a ``sunspec-der`` instrument (role
+``der_settings``) on its SunSpec Modbus interface: a conformant one passes every case; with
+``sunspec-ignores-writes`` every value reads back (read-back passes) but Q never follows (the
+meter cases fail on the steady-state judgement); with ``sunspec-drops-sign`` the fixed Q and
+the curve's negative Q points read back positive (read-back fails); without a
+``der_settings`` instrument the cases are skipped as not applicable.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ CASES: dict[str, tuple[tuple[str, ...], bool, dict[str, tuple[str, str]]]] = {
     "v2g-ssw": (("sunspec-ignores-writes",), True, {
         READ_BACK: ("passed", ""), FIXED_PF: ("failed", "judge_steady_state"),
         VOLT_VAR: ("failed", "judge_steady_state")}),
+    "v2g-sign": (("sunspec-drops-sign",), True, {READ_BACK: ("failed", "read_back")}),
     "v2g-nossp": ((), False, {READ_BACK: ("skipped", "der_settings"),
                               FIXED_PF: ("skipped", "der_settings"),
                               VOLT_VAR: ("skipped", "der_settings")}),
