@@ -134,14 +134,33 @@ def start_session(station: Any, charger: Any, clock: Any) -> None:
     clock.sleep(SETTLE_S)
 
 
+def operating_limit_a(station: Any, point: OperatingPoint) -> float:
+    """The signed current limit (A per phase) that sets ``point``."""
+    return round(point.share * station.charger.max_current_a, 1)
+
+
+def require_reachable(station: Any, point: OperatingPoint) -> None:
+    """Skip (not applicable) when ``point`` asks a current below the EV's minimum current:
+    the pair cannot run there (it would pause instead), so nothing can be judged."""
+    if point.share == 1.0:
+        return
+    limit_a = operating_limit_a(station, point)
+    min_a = float(station.ev.min_current_a)
+    if abs(limit_a) < min_a:
+        pytest.skip(f"not applicable: operating point {point.id} asks {abs(limit_a):g} A, below "
+                    f"the minimum current {min_a:g} A of EV {station.ev.id}")
+
+
 def set_operating_point(station: Any, charger: Any, clock: Any, point: OperatingPoint) -> None:
     """Bring the pair to ``point`` (a TxDefaultProfile in A; none for full charging).
 
-    Skips (not applicable) when the charger refuses the profile, naming why.
+    Skips (not applicable) when the charger refuses the profile or the point is below the
+    EV's minimum current, naming why.
     """
     if point.share == 1.0:
         return
-    limit_a = round(point.share * station.charger.max_current_a, 1)
+    require_reachable(station, point)
+    limit_a = operating_limit_a(station, point)
     if station.charger.ocpp_version == "1.6":
         pytest.skip("not applicable: operating points other than full charging need an "
                     "OCPP 2.x charging profile (negative limits for discharging)")

@@ -19,6 +19,8 @@ LFSM-U lowers it and may cross from charging into discharging when the set allow
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -37,8 +39,20 @@ protection or the frequency window leaves less room)."""
 MARGIN_HZ = 0.1
 """Distance kept from the first frequency protection stage and the window edge."""
 
-LFSM_O_POINTS = [s.OperatingPoint(-1.0), s.OperatingPoint(-0.5), s.OperatingPoint(0.5)]
-LFSM_U_POINTS = [s.OperatingPoint(1.0), s.OperatingPoint(0.25), s.OperatingPoint(-0.5)]
+LFSM_O_POINTS = [s.OperatingPoint(-1.0), s.OperatingPoint(-0.66), s.OperatingPoint(-0.2),
+                 s.OperatingPoint(0.66), s.OperatingPoint(0.2)]
+"""LFSM-O raises import: discharging at 100 / 66 / 20 % (at 20 % the change crosses into
+charging), charging at 66 / 20 % (at 66 % the required change is clipped at rated import).
+Charging at 100 % is left out: the pair already runs at its rated import, there is no
+headroom for a response, so nothing of the droop could be judged."""
+LFSM_U_POINTS = [s.OperatingPoint(1.0), s.OperatingPoint(0.66), s.OperatingPoint(0.2),
+                 s.OperatingPoint(-0.66), s.OperatingPoint(-0.2)]
+"""LFSM-U lowers import: charging at 100 / 66 / 20 % (at 20 % it crosses into feed-in where
+the set allows it), discharging at 66 / 20 %. Discharging at 100 % is left out for the same
+reason as LFSM-O charging at 100 %: no headroom.
+
+Points below the EV's minimum current (e.g. 20 % of 32 A = 6.4 A with an 8 A EV) skip as
+not applicable, naming both currents (:func:`suites.gridcode._support.require_reachable`)."""
 
 
 def _test_frequency(params: GridCodeParameters, mode: str) -> float:
@@ -56,8 +70,13 @@ def _test_frequency(params: GridCodeParameters, mode: str) -> float:
 
 
 def _lfsm(mode: str, point: s.OperatingPoint, station: Any, charger: Any, clock: Any,
-          bench: Any, request: pytest.FixtureRequest) -> None:
-    params = s.params_of(station)
+          bench: Any, request: pytest.FixtureRequest, *,
+          params: GridCodeParameters | None = None, setup: Callable[[], None] | None = None,
+          name: str | None = None) -> None:
+    """The LFSM procedure at ``point``; ``params`` (default the station's set) gives the
+    characteristic judged, ``setup`` runs once the operating point is reached (a setting
+    written to the unit), ``name`` names the evidence."""
+    params = s.params_of(station) if params is None else params
     section = getattr(params, mode)
     rated = s.rated_w(station)
     grid = station.instrument("grid_emulator")
@@ -65,12 +84,16 @@ def _lfsm(mode: str, point: s.OperatingPoint, station: Any, charger: Any, clock:
     f_n = float(params.nominal.frequency_hz)
     tr = float(section.response_time_s)
     f_test = _test_frequency(params, mode)
+    s.require_reachable(station, point)
     try:
         s.energise(grid, params)
         s.start_session(station, charger, clock)
         s.set_operating_point(station, charger, clock, point)
         p0 = s.measured_power_w(analyzer, clock)
         s.check_operating_point(p0, point, rated)
+        if setup is not None:
+            setup()
+            clock.sleep(s.SETTLE_S)
         program = frequency_steps([f_n, f_test, f_n], dwell_s=[1.0, 4 * tr + 4.0, 4 * tr + 2.0],
                                   voltage_v=float(params.nominal.voltage_v))
         recording, run = s.record_stimulus(
@@ -109,9 +132,10 @@ def _lfsm(mode: str, point: s.OperatingPoint, station: Any, charger: Any, clock:
     freq = Series("frequency_hz", "Hz", t, np.asarray(run.frequency_reference()(t)))
     low, high = open_loop_envelope(t, t_step, p0, yss, tr, mra.time_s(tr), mra.power(rated),
                                    name="allowed power", unit="W")
-    title = (f"{mode.upper().replace('_', '-')} {point.id} {station.ev.id} @ "
+    title = (f"{name or mode.upper().replace('_', '-')} {point.id} {station.ev.id} @ "
              f"{station.charger.id} ({params.name}): {f_n:g} -> {f_test:g} -> {f_n:g} Hz")
-    s.save(s.evidence_dir(bench, request), mode.replace("_", "-"), recording, [freq],
+    s.save(s.evidence_dir(bench, request), re.sub(r"[^a-z0-9]+", "-", (name or mode).lower()),
+           recording, [freq],
            [("allowed min", low, "W"), ("allowed max", high, "W")], title, judgements)
     s.verdict(judgements)
 

@@ -18,8 +18,8 @@ time 1 % of the duration judged.
   at the measured export power (band over P +- 1.5 MRA_P).
 - **Fixed cos phi / fixed Q**: the set's limits ``cos_phi_fixed.min_under_excited`` /
   ``min_over_excited``: cos phi at that value (Q on |P| tan(acos)), or Q = +-S sin(acos)
-  of it; steady state after the settling time.
-- **P(U)**: discharging at rated power, the set's P(U) curve; a voltage step from nominal
+  of it; steady state after the settling time (per operating point).
+- **P(U)** (per operating point, discharging): the set's P(U) curve; a voltage step from nominal
   to where the curve asks half the power, held 3 Tr (Tr from ``p_u.three_tau_s``), and back.
   Open loop and steady state on P = -min(|P0|, curve(U) x rated) (import sign).
 """
@@ -47,8 +47,20 @@ from testbench.analysis.series import Series
 from testbench.gridcode.params import Curve, GridCodeParameters
 from testbench.gridcode.stimulus import voltage_steps
 
-Q_U_POINTS = [s.OperatingPoint(-0.5), s.OperatingPoint(0.5)]
-COS_PHI_P_POINTS = [s.OperatingPoint(-1.0), s.OperatingPoint(-0.66)]
+BOTH_WAYS = [s.OperatingPoint(share) for share in (-1.0, -0.66, -0.2, 1.0, 0.66, 0.2)]
+Q_U_POINTS = BOTH_WAYS
+"""Q(U) at 100 / 66 / 20 % of rated power, discharging and charging: the converter's Q does
+not depend on the direction of P (rated for cos phi 0.90 at rated power)."""
+COS_PHI_P_POINTS = [s.OperatingPoint(-1.0), s.OperatingPoint(-0.66), s.OperatingPoint(-0.2)]
+"""cos phi(P) while discharging at 100 / 66 / 20 % (at 20 % the set's curve asks unity: Q
+must stay near zero). Charging is left out: the curve's x axis is the export (feed-in)
+power, the characteristic says nothing about a unit drawing power."""
+FIXED_POINTS = BOTH_WAYS
+"""Fixed cos phi / Q at 100 / 66 / 20 %, discharging and charging."""
+P_U_POINTS = [s.OperatingPoint(-1.0), s.OperatingPoint(-0.66)]
+"""P(U) while discharging at 100 / 66 %. Left out: 20 % (the test voltage asks the curve's
+half power, above 20 %: the cap never bites, nothing to judge) and charging (P(U) caps
+the export; a charging unit has none)."""
 FIXED = ["pf-under", "pf-over", "q-under", "q-over"]
 INSIDE_PU = 0.02
 """The Q(U) test voltages lie this far beyond the curve's last sloped points (more than
@@ -84,6 +96,7 @@ def _q_required(curve: Curve, rated: float) -> Any:
 def _begin(station: Any, charger: Any, clock: Any, params: GridCodeParameters,
            point: s.OperatingPoint) -> tuple[Any, Any, float, float]:
     """Supply, session, operating point; returns (grid, analyser, rated, P0)."""
+    s.require_reachable(station, point)
     grid = station.instrument("grid_emulator")
     analyzer = station.instrument("power_analyzer")
     rated = s.rated_w(station)
@@ -233,8 +246,9 @@ def test_cos_phi_p(point, station, charger, clock, bench, request):
 
 @pytest.mark.requires(*REQUIRES)
 @pytest.mark.parametrize("mode", FIXED)
-def test_fixed_cos_phi_and_q(mode, station, charger, clock, bench, request):
-    """Fixed cos phi and fixed Q at the set's limits, discharging at rated power."""
+@pytest.mark.parametrize("point", FIXED_POINTS, ids=lambda p: p.id)
+def test_fixed_cos_phi_and_q(point, mode, station, charger, clock, bench, request):
+    """Fixed cos phi and fixed Q at the set's limits, at each operating point."""
     _der.require_21(station, "fixed cos phi / fixed Q")
     params = s.params_of(station)
     _der.require_known(params, "cos_phi_fixed.min_under_excited",
@@ -259,13 +273,14 @@ def test_fixed_cos_phi_and_q(mode, station, charger, clock, bench, request):
             return np.full(np.shape(p_export_w), q_set)
         what = f"fixed Q {q_set:.0f} var"
     recording, rated, t_set, settling = _run_setting(station, charger, clock, params,
-                                                     s.OperatingPoint(-1.0), setting)
+                                                     point, setting)
     judgements = _judge_pq(recording, rated, t_set + settling, required, what)
     q = generator_q(recording["reactive_var"])
     req = Series("required Q", "var", q.t_lab_s,
                  np.asarray(required(-recording["power_w"].values)))
     _evidence.save(s.evidence_dir(bench, request), f"fixed-{mode}", recording, [q],
-                   [("required Q", req, "var")], _title(what, station, params), judgements,
+                   [("required Q", req, "var")], _title(f"{what} {point.id}", station, params),
+                   judgements,
                    ["power_w", "reactive_gen_var"])
     s.verdict(judgements)
 
@@ -288,7 +303,8 @@ def _p_u_level(params: GridCodeParameters) -> float:
 
 
 @pytest.mark.requires(*REQUIRES)
-def test_p_u(station, charger, clock, bench, request):
+@pytest.mark.parametrize("point", P_U_POINTS, ids=lambda p: p.id)
+def test_p_u(point, station, charger, clock, bench, request):
     """P(U): at over-voltage the pair reduces its feed-in along the set's curve, in time."""
     _der.require_21(station, "P(U)")
     params = s.params_of(station)
@@ -298,7 +314,6 @@ def test_p_u(station, charger, clock, bench, request):
     u_test = _p_u_level(params)
     program = voltage_steps([v_n, u_test * v_n, v_n], [1.0, 3.0 * tr, 3.0 * tr], f_n,
                             name="P(U) voltage step")
-    point = s.OperatingPoint(-1.0)
     try:
         grid, analyzer, rated, p0 = _begin(station, charger, clock, params, point)
         _der.apply(charger, _der.volt_watt(params))
@@ -334,6 +349,6 @@ def test_p_u(station, charger, clock, bench, request):
     stim = Series("voltage_v", "V", t, np.asarray(run.voltage_reference()(t)))
     s.save(s.evidence_dir(bench, request), "p-u", recording, [stim],
            [("allowed min", low, "W"), ("allowed max", high, "W")],
-           _title("P(U)", station, params) + f": {v_n:g} -> {u_test * v_n:.1f} -> {v_n:g} V",
+           _title(f"P(U) {point.id}", station, params) + f": {v_n:g} -> {u_test * v_n:.1f} -> {v_n:g} V",
            judgements)
     s.verdict(judgements)

@@ -23,7 +23,8 @@ SELECT = "test_lfsm_o or test_protection"
 CHARGER = "v2g-ok"
 STAGES = {"f-over-1": "81>", "f-over-2": "81>>", "f-under-1": "81<", "f-under-2": "81<<",
           "u-under-1": "27<", "u-under-2": "27<<", "u-over-1": "59>", "u-over-2": "59>>"}
-LFSM_O_POINTS = ("discharging-100pct", "discharging-50pct", "charging-50pct")
+LFSM_O_POINTS = ("discharging-100pct", "discharging-66pct", "discharging-20pct",
+                 "charging-66pct", "charging-20pct")
 MAINS_MIN_PU = 0.5  # as suites/gridcode/test_protection.py: below it a trip is not visible
 
 
