@@ -374,7 +374,7 @@ class SunSpecDer(DerSettings):
         if isinstance(raw, str) or point.sf is None:
             return raw
         sf = self._scale(model_id, point)
-        return raw * 10.0 ** sf if sf < 0 else float(raw * 10 ** sf)
+        return round(raw * 10.0 ** sf, -sf) if sf < 0 else float(raw * 10 ** sf)
 
     def write_point(self, model_id: int, name: str, value: float) -> None:
         """Write a point (value / 10^SF, rounded); refused before anything is sent when the

@@ -16,6 +16,9 @@ without one the cases are not applicable. Values come from the station's paramet
   705; one voltage step from nominal to the high end of the curve, held 3 Tr; the
   steady-state Q (after 2 Tr) lies on the curve at the measured voltage.
 
+- **SetDERControl read back over SunSpec** (OCPP 2.1 chargers): the set's volt-var curve
+  sent over OCPP shows as 705's active curve, enabled; after ClearDERControl, disabled.
+
 A unit that accepts and reads back the writes but does not apply them passes the read-back
 and fails at the meter.
 """
@@ -170,6 +173,44 @@ def test_sunspec_settings_read_back(station, charger, bench, request):
         with contextlib.suppress(Exception):
             der.safe_state()
     _attach_table(judgements, f"SunSpec read-back {station.charger.id} ({params.name})")
+    s.verdict(judgements)
+
+
+@pytest.mark.requires("ocpp21", ROLE)
+def test_sunspec_reads_back_der_control(station, charger, bench, request):
+    """The set's volt-var curve sent over OCPP 2.1 SetDERControl reads back over SunSpec 705
+    (one unit, one setting), and reads back disabled once ClearDERControl removed it."""
+    der = _der_of(station)
+    params = s.params_of(station)
+    _der.require_known(params, "q_u.curve", "q_u.three_tau_s")
+    if 705 not in der.models():
+        pytest.skip("not applicable: the SunSpec map has no model 705 (volt-var)")
+    curve = _volt_var_curve(params)
+    judgements: list[Judgement] = []
+    try:
+        _der.apply(charger, _der.volt_var(params))
+        back_curve, on = der.read_volt_var()
+        v_tol, q_tol = _step(der, 705, "V_SF"), _step(der, 705, "DeptRef_SF")
+        judgements.append(_enabled("705 Ena after SetDERControl VoltVar", on))
+        judgements.append(Judgement(
+            len(back_curve.points) == len(curve.points), len(back_curve.points),
+            (len(curve.points), len(curve.points)), 0.0,
+            f"705 active curve has {len(back_curve.points)} points, SetDERControl sent "
+            f"{len(curve.points)}", "read_back"))
+        for n, ((v, q), (bv, bq)) in enumerate(zip(curve.points, back_curve.points,
+                                                   strict=False), start=1):
+            judgements += [_same(f"705 Crv[1].Pt[{n}].V", v, bv, v_tol),
+                           _same(f"705 Crv[1].Pt[{n}].Var", q, bq, q_tol)]
+        _der.clear(charger)
+        off = not der.read_volt_var()[1]
+        judgements.append(Judgement(off, float(not off), (0.0, 0.0), 0.0 if off else -1.0,
+                                    "705 Ena after ClearDERControl reads "
+                                    f"{'off' if off else 'on'}", "read_back_cleared"))
+    finally:
+        _der.clear(charger)
+        with contextlib.suppress(Exception):
+            der.safe_state()
+    _attach_table(judgements, f"SetDERControl read back over SunSpec {station.charger.id}")
     s.verdict(judgements)
 
 

@@ -24,8 +24,9 @@ function for both hooks):
   ``DbUf``, droop ``KOf`` / ``KUf`` x 100 %, response time ``RspTms``; ``Ena`` = 0 returns
   the unit to its parameter set (LFSM-O is mandatory under EN 50549: not switched off).
 
-Writes of read-only points get exception 2 (illegal data address). Reads of the enables
-follow the unit: a setting replaced or cleared over OCPP reads back disabled. Model 701
+Writes of read-only points get exception 2 (illegal data address). Reads follow the unit:
+a setting replaced or cleared over OCPP reads back disabled, and a reactive setting made over
+OCPP (VoltVar, FixedPF*, FixedVar) reads back in 704 / 705 (curve 1) as enabled. Model 701
 reports the connector's supply side (W, var + injecting; PF signed like W) (verify).
 
 Fault personalities (on the charger): ``sunspec-ignores-writes``: writes are stored and
@@ -261,6 +262,40 @@ class SunSpecTwin(ModbusTwin):
         if self.stage.grid is not None and not self.stage.grid.lfsm_settings:
             self.store(711, "Ena", 0)  # cleared (e.g. ClearDERControl FreqDroop)
             self._applied.pop(711, None)
+        mode = reactive.mode
+        control = reactive.controls.get(mode) if mode is not None else None
+        if control is not None and control.control_id not in (CONTROL_704, CONTROL_705):
+            self._mirror(control.control_type, control.body)
+
+    def _mirror(self, control_type: str, body: dict[str, Any]) -> None:
+        """A reactive setting made over OCPP shows in 704 / 705 (one unit, one setting)."""
+        sign = abs if self.charger is not None and self.charger.has(DROPS_SIGN) else (
+            lambda v: v)
+        if control_type == "VoltVar":
+            curve = body.get("curve") or {}
+            data = sorted((float(p["x"]), float(p["y"]))
+                          for p in curve.get("curve_data", curve.get("curveData", [])))
+            data = data[:N_POINTS]
+            self.store(705, "Crv[1].ActPt", len(data))
+            for n, (v, q) in enumerate(data, start=1):
+                self.store(705, f"Crv[1].Pt[{n}].V", round(v * 10))
+                self.store(705, f"Crv[1].Pt[{n}].Var", round(sign(q) * 10))
+            tr = curve.get("response_time", curve.get("responseTime"))
+            if tr is not None:
+                self.store(705, "Crv[1].RspTms", round(float(tr) * 10))
+            self.store(705, "Ena", ENABLED)
+        elif control_type in ("FixedPFAbsorb", "FixedPFInject"):
+            absorb = control_type == "FixedPFAbsorb"
+            pf = body.get("fixed_pf_absorb" if absorb else "fixed_pf_inject",
+                          body.get("fixedPFAbsorb" if absorb else "fixedPFInject")) or {}
+            self.store(704, "PFWInj.PF", round(float(pf.get("displacement", 1.0)) * 1000))
+            self.store(704, "PFWInj.Ext", UNDER_EXCITED if absorb else 0)
+            self.store(704, "PFWInjEna", ENABLED)
+        elif control_type == "FixedVar":
+            var = body.get("fixed_var", body.get("fixedVar")) or {}
+            self.store(704, "VarSetMod", VAR_MAX_PCT)
+            self.store(704, "VarSetPct", round(sign(float(var.get("setpoint", 0.0))) * 10))
+            self.store(704, "VarSetEna", ENABLED)
 
     # ------------------------------------------------------------------ writes
     def on_write_registers(self, address: int, values: list[int]) -> ExcCodes | None:

@@ -188,6 +188,22 @@ def test_ignores_writes_reads_back_but_does_not_apply(loop: BackgroundLoop) -> N
         rig.close()
 
 
+def test_settings_made_over_ocpp_read_back_over_sunspec(rig: Rig) -> None:
+    reactive = rig.grid.reactive
+    assert reactive is not None
+    reactive.set_control("ocpp-vv", "VoltVar", {"curve": {
+        "curveData": [{"x": 95.0, "y": 30.0}, {"x": 105.0, "y": -30.0}],
+        "responseTime": 4.6}})
+    curve, on = rig.der.read_volt_var()
+    assert on and curve == VoltVarCurve(((95.0, 30.0), (105.0, -30.0)), 4.6)
+    reactive.set_control("ocpp-pf", "FixedPFInject", {"fixed_pf_inject": {"displacement": 0.95}})
+    assert rig.der.read_volt_var()[1] is False
+    back = rig.der.read_fixed_pf()
+    assert (back.pf, back.under_excited, back.enabled) == (0.95, False, True)
+    reactive.clear()
+    assert rig.der.read_fixed_pf().enabled is False
+
+
 def test_drops_sign_reads_back_what_it_applies(loop: BackgroundLoop) -> None:
     rig = Rig(loop, (DROPS_SIGN,))
     try:
