@@ -96,6 +96,17 @@ def fixed_var(q_pct_of_rated: float) -> dict[str, Any]:
                                           "unit": "PctMaxVar"})
 
 
+def freq_droop(over_hz: float, under_hz: float, over_droop_pct: float, under_droop_pct: float,
+               response_time_s: float) -> dict[str, Any]:
+    """LFSM-O / LFSM-U settings as a FreqDroop control (droops per unit: 0.05 = 5 %, as
+    IEEE 1547 kOF / kUF; verify against the OCPP 2.1 R use cases)."""
+    return _request("FreqDroop", freqDroop={
+        "priority": PRIORITY, "overFreq": round(over_hz, 4), "underFreq": round(under_hz, 4),
+        "overDroop": round(over_droop_pct / 100.0, 5),
+        "underDroop": round(under_droop_pct / 100.0, 5),
+        "responseTime": round(response_time_s, 3)})
+
+
 def _request(control_type: str, **setting: Any) -> dict[str, Any]:
     return {"isDefault": False, "controlId": f"{CONTROL_PREFIX}-{control_type}",
             "controlType": control_type, **setting}

@@ -103,6 +103,9 @@ CHARGER_FAULTS: dict[str, str] = {
                              "RoCoF above half the set immunity)",
     "no-reactive-power": "grid code: accepts every reactive-power setting (Q(U), cos phi(P), "
                          "fixed cos phi, fixed Q) and delivers no reactive power",
+    "der-report-differs": "grid code: GetDERControl / ReportDERControl report its DER controls "
+                          "otherwise than they were set (curve y values, setpoints and droops "
+                          "x 1.2, displacement / 1.2); behaviour unchanged",
     "qu-wrong-sign": "grid code: its Q(U) response has the wrong sign (injects reactive power "
                      "where the volt-var curve asks it to absorb, and the reverse)",
     "sunspec-ignores-writes": "grid code: its SunSpec Modbus DER interface accepts setting writes "
@@ -145,7 +148,8 @@ FIRMWARE_FAULTS: tuple[str, ...] = (
 """Charger faults caught by the firmware and diagnostics suites (suites/firmware)."""
 
 GRIDCODE_VOLTAGE_FAULTS: tuple[str, ...] = ("wrong-volt-var", "trips-in-ride-through",
-                                             "no-reactive-power", "qu-wrong-sign")
+                                             "no-reactive-power", "qu-wrong-sign",
+                                             "der-report-differs")
 """Grid-code faults of the voltage, reactive-power, ride-through and RoCoF checks (caught in
 tests/selftest/test_gridcode_voltage_faults.py); behaviour in testbench.sim.reactive and
 testbench.sim.ride_through."""

@@ -16,8 +16,9 @@ from ocpp.routing import after, on
 
 from testbench.sim.charger import SimCharger
 from testbench.sim.client import strict_routing
+from testbench.sim.der_frequency import FrequencyControlHandlers  # Set/ClearDERControl (R)
+from testbench.sim.der_report import DerReportHandlers  # GetDERControl read-back
 from testbench.sim.firmware import Firmware2xHandlers
-from testbench.sim.reactive import DerControlHandlers  # SetDERControl (R block)
 from testbench.sim.smart import Smart2xHandlers, smart_of
 from testbench.sim.station import Connector, Transaction
 from testbench.sim.v2x_control import V2x21Handlers, v2x_of
@@ -446,7 +447,8 @@ class Client201(_Client2x, v201.ChargePoint):
 
 
 @strict_routing
-class Client21(DerControlHandlers, V2x21Handlers, _Client2x, v21.ChargePoint):
+class Client21(DerReportHandlers, FrequencyControlHandlers, V2x21Handlers, _Client2x,
+               v21.ChargePoint):
     """The 2.1 websocket client of one simulated charging station."""
 
     def __init__(self, charger_id: str, ws: Any, sim: Charger2x) -> None:

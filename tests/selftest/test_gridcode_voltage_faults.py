@@ -14,16 +14,17 @@ from pathlib import Path
 
 import pytest
 from gridlab import V2G_EV, write_grid_lab
+from test_gridcode_der_readback import CAUGHT_HERE as READBACK_FAULTS
 
 from testbench.lab.faults import CHARGER_FAULTS, GRIDCODE_VOLTAGE_FAULTS
 
 REPO = Path(__file__).resolve().parents[2]
 SUITES = str(REPO / "suites" / "gridcode")
 
-FIXED_Q = "test_fixed_cos_phi_and_q[q-over]"
+FIXED_Q = "test_fixed_cos_phi_and_q[discharging-100pct-q-over]"
 UVRT = "test_under_voltage_ride_through[discharging-100pct]"
-Q_U = "test_q_u[discharging-50pct]"
-P_U = "test_p_u"
+Q_U = "test_q_u[discharging-66pct]"
+P_U = "test_p_u[discharging-100pct]"
 COS_PHI = "test_cos_phi_p[discharging-100pct]"
 OVRT = "test_over_voltage_ride_through[discharging-100pct]"
 ROCOF = "test_rocof_withstand[discharging-100pct]"
@@ -57,6 +58,7 @@ def _subset(cases: Cases) -> str:
 def test_voltage_faults_are_in_the_catalogue_and_each_is_caught_somewhere() -> None:
     assert set(GRIDCODE_VOLTAGE_FAULTS) <= set(CHARGER_FAULTS)
     faults = {f for cases in (FAST, SLOW, QU_SIGN) for fs, _ in cases.values() for f in fs}
+    faults |= set(READBACK_FAULTS)  # proven in test_gridcode_der_readback.py
     assert faults == set(GRIDCODE_VOLTAGE_FAULTS)
 
 

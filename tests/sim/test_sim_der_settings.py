@@ -1,0 +1,65 @@
+"""The simulated charger's DER read-back report and FreqDroop mapping, in process."""
+
+from __future__ import annotations
+
+import pytest
+
+from testbench.gridcode.params import load_parameter_set
+from testbench.sim.der_frequency import forget_freq_droop, lfsm_values, set_freq_droop
+from testbench.sim.der_report import camel, report_entries, selected
+from testbench.sim.gridcode import GridBehaviour
+from testbench.sim.reactive import Control
+
+DROOP = {"priority": 0, "over_freq": 50.3, "under_freq": 49.8, "over_droop": 0.03,
+         "under_droop": 0.05, "response_time": 2.0}
+
+
+def _grid(*faults: str) -> GridBehaviour:
+    return GridBehaviour(load_parameter_set("en50549-default"), 22000.0, faults)
+
+
+def test_freq_droop_moves_the_lfsm_characteristic_and_clear_restores_it() -> None:
+    grid = _grid()
+    before, _ = grid.target_delta_w(50.9)
+    assert set_freq_droop(grid, "fd-1", {"freq_droop": DROOP, "is_default": False}) == "Accepted"
+    after, mode = grid.target_delta_w(50.9)
+    assert mode == "lfsm_o"
+    assert after == pytest.approx(22000.0 * 0.6 / (50.0 * 0.03))
+    assert after != pytest.approx(before)
+    assert grid.reactive is not None
+    grid.reactive.clear(control_type="FreqDroop")
+    forget_freq_droop(grid)
+    assert grid.target_delta_w(50.9)[0] == pytest.approx(before)
+
+
+def test_wrong_droop_applies_to_the_droop_that_was_set() -> None:
+    grid = _grid("wrong-droop")
+    set_freq_droop(grid, "fd-1", {"freq_droop": DROOP})
+    assert grid.droop_pct("lfsm_o") == pytest.approx(3.0 * 1.6)
+
+
+@pytest.mark.parametrize("change", [{"over_freq": 49.9}, {"over_droop": 0.0},
+                                    {"under_freq": None}, {"response_time": -1.0}])
+def test_meaningless_freq_droop_is_rejected(change: dict[str, object]) -> None:
+    body = {**DROOP, **change}
+    assert lfsm_values(body, 50.0) is None
+    assert set_freq_droop(_grid(), "fd-x", {"freq_droop": body}) == "Rejected"
+
+
+def test_report_lists_controls_as_set_and_the_fault_changes_the_numbers() -> None:
+    curve = {"priority": 0, "y_unit": "PctMaxVar", "response_time": 4.6,
+             "curve_data": [{"x": 92.0, "y": 43.6}, {"x": 108.0, "y": -43.6}]}
+    controls = {"VoltVar": Control("vv", "VoltVar", {"curve": curve, "is_default": False}),
+                "FixedPFAbsorb": Control("pf", "FixedPFAbsorb", {"fixed_pf_absorb": {
+                    "priority": 0, "displacement": 0.9, "excitation": False}})}
+    fields = report_entries(selected(controls, "vv", None, None))
+    assert fields == {"curve": [{"id": "vv", "isDefault": False, "isSuperseded": False,
+                                 "curveType": "VoltVar", "curve": camel(curve)}]}
+    assert fields["curve"][0]["curve"]["curveData"][0] == {"x": 92.0, "y": 43.6}
+    pf = report_entries(selected(controls, None, "FixedPFAbsorb", None))
+    assert pf["fixedPFAbsorb"][0]["fixedPF"] == {"priority": 0, "displacement": 0.9,
+                                                 "excitation": False}
+    wrong = report_entries(list(controls.values()), differs=True)
+    assert wrong["curve"][0]["curve"]["curveData"][0]["y"] == pytest.approx(43.6 * 1.2)
+    assert wrong["fixedPFAbsorb"][0]["fixedPF"]["displacement"] == pytest.approx(0.9 / 1.2)
+    assert selected(controls, None, None, True) == []
