@@ -17,7 +17,7 @@ from testbench.errors import LabConfigError
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 # What a plain `testbench run` covers: the interoperability core of every pairing. Longer
 # campaigns (firmware updates, ...) run when named (`testbench run suites/firmware`) or with --all.
-DEFAULT_SUITES = ("ocpp", "measured")
+DEFAULT_SUITES = ("ocpp", "measured", "iec61851")
 
 
 def _suites_dir() -> Path:

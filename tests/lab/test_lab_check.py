@@ -21,7 +21,7 @@ def _console() -> tuple[Console, io.StringIO]:
 def test_check_default_lab_counts(repo_root: Path) -> None:
     summary = check_lab(repo_root / "lab.toml")
     assert (summary.charger_count, summary.ev_count, summary.station_count,
-            summary.instrument_count, summary.pairing_count) == (3, 3, 1, 17, 9)
+            summary.instrument_count, summary.pairing_count) == (3, 3, 1, 19, 9)
     assert summary.warnings == ()
     assert {p.id for p in summary.pairings} == {
         f"{ev}@{charger}" for ev in ("ev-city", "ev-saloon", "ev-van")
@@ -34,7 +34,7 @@ def test_render_shows_every_item(repo_root: Path) -> None:
     text = out.getvalue()
     for word in ("voltiq-w22", "amperia-hc11", "gridline-bx7", "ev-city", "ev-saloon",
                  "ev-van", "sim-bay-1", "evio-voltiq", "TCPIP::127.0.0.1::47103::SOCKET",
-                 "9 pairings", "3 chargers", "17 instruments"):
+                 "9 pairings", "3 chargers", "19 instruments"):
         assert word in text
 
 

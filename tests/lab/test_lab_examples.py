@@ -63,7 +63,8 @@ def test_default_lab_instruments_one_io_box_per_charger(repo_root: Path) -> None
         assert emulator.resource == rfid.resource == f"TCPIP::127.0.0.1::{port}::SOCKET"
     roles = sorted(i.role for i in station.instruments)
     assert roles == sorted(["ev_emulator", "rfid", "charger_power", "power_analyzer",
-                            "energy_manager"] * 3 + ["grid_emulator", "site_analyzer"])
+                            "energy_manager"] * 3 + ["grid_emulator", "site_analyzer", "v2g_ev",
+                                                     "der_settings"])
     assert station.site.supply_max_current_a == 16.0
 
 

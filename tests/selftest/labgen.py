@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,3 +100,21 @@ def write_lab(path: Path, chargers: list[ChargerEntry], evs: list[str], *,
         lines.append("")
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+def default_lab_text(reports: Path) -> str:
+    """The repository's lab.toml on free ports (each old port -> one new port, so entries
+    sharing an instrument still share it; SCPI sockets and Modbus TCP resources), writing
+    its reports to ``reports``."""
+    text = (Path(__file__).resolve().parents[2] / "lab.toml").read_text(encoding="utf-8")
+    ports: dict[str, int] = {}
+
+    def fresh(old: str) -> int:
+        return ports.setdefault(old, free_port())
+
+    text = re.sub(r"::(\d+)::SOCKET", lambda m: f"::{fresh(m.group(1))}::SOCKET", text)
+    text = re.sub(r'resource = "127\.0\.0\.1:(\d+)"',
+                  lambda m: f'resource = "127.0.0.1:{fresh(m.group(1))}"', text)
+    if 'output_dir = "reports"' not in text:
+        raise AssertionError("the default lab changed shape: output_dir is not \"reports\"")
+    return text.replace('output_dir = "reports"', f'output_dir = "{reports}"')

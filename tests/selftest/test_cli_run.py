@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from labgen import free_port
+from labgen import default_lab_text
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -20,10 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 def _lab_copy(tmp_path: Path, fault_on: str | None = None, fault: str | None = None,
               csms_port: int | None = None) -> Path:
     """The default lab.toml, on free ports, writing into tmp_path/reports, with an optional fault."""
-    text = (REPO / "lab.toml").read_text(encoding="utf-8")
-    for old in re.findall(r"TCPIP::127\.0\.0\.1::(\d+)::SOCKET", text):
-        text = text.replace(f"::{old}::", f"::{free_port()}::")
-    text = text.replace('output_dir = "reports"', f'output_dir = "{tmp_path / "reports"}"')
+    text = default_lab_text(tmp_path / "reports")
     if csms_port is not None:
         text = re.sub(r"(?m)^port = 0", f"port = {csms_port}", text)
     if fault_on:

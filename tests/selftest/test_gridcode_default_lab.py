@@ -5,11 +5,10 @@ at the end."""
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
-from labgen import free_port
+from labgen import default_lab_text
 
 REPO = Path(__file__).resolve().parents[2]
 SUBSET = "test_lfsm_o and discharging-100pct or f-over-2"
@@ -19,14 +18,7 @@ PAIR = ("gridline-bx7", "ev-van")
 def default_lab_copy(folder: Path) -> Path:
     """lab.toml with every instrument port replaced by a free one (same port, same new
     port) and its reports in ``folder``."""
-    text = (REPO / "lab.toml").read_text(encoding="utf-8")
-    ports: dict[str, int] = {}
-
-    def fresh(match: re.Match[str]) -> str:
-        return f"::{ports.setdefault(match.group(1), free_port())}::SOCKET"
-
-    text = re.sub(r"::(\d+)::SOCKET", fresh, text)
-    assert 'output_dir = "reports"' in text, "the default lab changed shape; update this test"
+    text = default_lab_text(folder / "reports")
     lab = folder / "lab.toml"
     lab.write_text(text, encoding="utf-8")
     return lab
