@@ -9,7 +9,7 @@ against the OCPP 2.1 R use cases) -> ``droop_pct``, ``responseTime`` (s, 90 % op
 0 keeps the unit's own) -> ``response_time_s``. The control is kept beside the reactive
 ones (``ReactiveBehaviour.controls``) so ClearDERControl and GetDERControl see it; clearing
 it returns the LFSM settings to the parameter set's (a value written over SunSpec meanwhile
-goes with it: the unit has one setting). A setting outside what a unit can do (a threshold on
+goes with it: the unit has one setting); clearing other controls leaves them alone. A setting outside what a unit can do (a threshold on
 the wrong side of nominal, a droop <= 0) is answered ``Rejected``. ``FreqWatt`` is not
 supported (answered NotSupported by the reactive handler).
 
@@ -112,9 +112,10 @@ class FrequencyControlHandlers(DerControlHandlers):
     @on("ClearDERControl")
     def on_clear_der_control(self, is_default: bool, control_type: str | None = None,
                              control_id: str | None = None, **kwargs: Any) -> Any:
+        grids = [g for g in grids_of(self.sim) if FREQ_DROOP in g.reactive.controls]
         answer = DerControlHandlers.on_clear_der_control(self, is_default, control_type,
                                                          control_id, **kwargs)
-        for grid in grids_of(self.sim):
+        for grid in grids:  # only where this clear removed a FreqDroop (SunSpec 711 stays)
             forget_freq_droop(grid)
         return answer
 

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
+from ocpp.v21 import call_result  # type: ignore[import-untyped]
 
 from testbench.gridcode.params import load_parameter_set
-from testbench.sim.der_frequency import forget_freq_droop, lfsm_values, set_freq_droop
+from testbench.sim.der_frequency import (
+    FrequencyControlHandlers,
+    forget_freq_droop,
+    lfsm_values,
+    set_freq_droop,
+)
 from testbench.sim.der_report import camel, report_entries, selected
 from testbench.sim.gridcode import GridBehaviour
 from testbench.sim.reactive import Control
@@ -63,3 +71,28 @@ def test_report_lists_controls_as_set_and_the_fault_changes_the_numbers() -> Non
     assert wrong["curve"][0]["curve"]["curveData"][0]["y"] == pytest.approx(43.6 * 1.2)
     assert wrong["fixedPFAbsorb"][0]["fixedPF"]["displacement"] == pytest.approx(0.9 / 1.2)
     assert selected(controls, None, None, True) == []
+
+
+class _Fake(FrequencyControlHandlers):
+    """The 2.1 client's DER mixins on a charger with one grid behaviour."""
+
+    _call_result = call_result
+
+    def __init__(self, grid: GridBehaviour) -> None:
+        stage = SimpleNamespace(grid=grid)
+        self.sim = SimpleNamespace(connectors=[SimpleNamespace(stage=stage)])
+
+
+def test_clearing_other_controls_keeps_lfsm_values_written_elsewhere() -> None:
+    grid = _grid()
+    grid.lfsm_settings = {"lfsm_o": {"droop_pct": 7.0}}  # as SunSpec 711 writes it
+    fake = _Fake(grid)
+    assert fake.on_set_der_control(False, "fd-1", "FreqDroop", freq_droop=DROOP).status == \
+        "Accepted"
+    assert grid.droop_pct("lfsm_o") == pytest.approx(3.0)
+    assert fake.on_clear_der_control(False, control_type="FreqDroop").status == "Accepted"
+    assert grid.droop_pct("lfsm_o") == pytest.approx(5.0)  # the set's again
+    grid.lfsm_settings = {"lfsm_o": {"droop_pct": 7.0}}
+    fake.on_clear_der_control(False)  # nothing of FreqDroop to clear: 711 stays
+    assert grid.droop_pct("lfsm_o") == pytest.approx(7.0)
+    assert fake.on_set_der_control(False, "fw", "FreqWatt").status == "NotSupported"
