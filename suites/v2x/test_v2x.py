@@ -326,7 +326,9 @@ def _charge_only_bands(t: np.ndarray, p: np.ndarray,
     return [band if x >= start else None for x in t]
 
 
-@pytest.mark.testcase(v21="TC_Q_126_CS")  # (verify)
+# No catalogue id: the OCTT names TC_Q_126_CS "Idle operationMode - Idle with EvseSleep
+# unsupported" (evseSleep reported false), which this case does not cover; it is the bench's
+# own start-Idle variant of TC_Q_125_CS.
 def test_idle_from_transaction_start(session: V2xSession) -> None:
     """A TxDefaultProfile Idle for the first 30 s: the transaction starts without power
     flow, then charges at 16 A."""
@@ -357,9 +359,11 @@ def _resumed(session: V2xSession, t: np.ndarray, p: np.ndarray, resume_s: float)
     return []
 
 
-@pytest.mark.testcase(v21="TC_Q_125_CS")  # (verify)
+@pytest.mark.testcase(v21="TC_Q_125_CS")  # (verify): OCTT "Idle with EvseSleep"
 def test_idle_operation_mode(session: V2xSession) -> None:
-    """16 A, Idle from +25 s to +55 s (no power flow), then 16 A again (it resumes)."""
+    """16 A, Idle from +25 s to +55 s (no power flow), then 16 A again (it resumes).
+    Covers the stop-charging-in-Idle part of TC_Q_125_CS; its evseSleep report is not
+    checked (verify)."""
     resume_s = 55.0
     try:
         session.start()
@@ -374,3 +378,39 @@ def test_idle_operation_mode(session: V2xSession) -> None:
         session.finish(extra=lambda t, p: _resumed(session, t, p, resume_s))
 
 
+
+
+IDLE_WITH_VALUES = (("limit", {"limit": 10 * A}),
+                    ("dischargeLimit", {"discharge_limit": -10 * A}),
+                    ("setpoint", {"setpoint": 10 * A}))
+"""TC_Q_127_CS: the values an Idle period must not carry, one profile each."""
+
+
+@pytest.mark.testcase(v21="TC_Q_127_CS")  # (verify): OCTT "Idle - Charging profile validations"
+def test_idle_profile_validations(session: V2xSession) -> None:
+    """16 A; then TxProfiles whose Idle period carries a limit, a dischargeLimit or a setpoint
+    (none is allowed in Idle) must each be Rejected, leave the composite schedule at 16 A
+    and the power flowing at 16 A (the meter)."""
+    try:
+        session.start()
+        session.set(_tx_profile(session, 301, [v2x.period(0, limit=16 * A)]),
+                    "SetChargingProfile TxProfile 16 A")
+        wrong = []
+        for n, (name, values) in enumerate(IDLE_WITH_VALUES):
+            request = v2x.profile_request(
+                evse_id=EVSE, profile_id=302 + n, stack_level=2 + n, purpose="TxProfile",
+                periods=[v2x.period(0, mode="Idle", **values)],
+                transaction_id=session.started.transaction_id if session.started else None)
+            status = session.book.set(request, session.clock.now())
+            if status != "Rejected":
+                wrong.append(f"Idle with a {name}: the charger answered {status!r}, "
+                             "expected 'Rejected'")
+        session.figures["idle_with_values_answers"] = [
+            entry["status"] for entry in session.book.sent[-len(IDLE_WITH_VALUES):]]
+        if wrong:
+            session.fail("SetChargingProfile " + "; ".join(wrong))
+        session.clock.sleep(2.0)
+        session.check_composite()
+        _sleep_until(session, 30.0)
+    finally:
+        session.finish()

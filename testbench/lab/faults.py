@@ -68,6 +68,8 @@ CHARGER_FAULTS: dict[str, str] = {
     "discharges-wrong-sign": "V2X (2.1): discharges when told to charge and charges when told "
                              "to discharge (sign of setpoints and negative limits flipped)",
     "ignores-idle": "V2X (2.1): keeps power flowing during an Idle operationMode period",
+    "accepts-idle-with-limits": "V2X (2.1): Accepts a charging profile whose Idle period "
+                                "carries a limit, dischargeLimit or setpoint (must be Rejected)",
     "ignores-randomized-delay": "V2X (2.1): applies every schedule change at once, ignoring "
                                 "the schedule's randomizedDelay",
     "ignores-limit-at-soc": "V2X (2.1): a schedule's limitAtSoC has no effect",
@@ -178,7 +180,8 @@ behaviour is in testbench.sim.smart."""
 V2X_FAULTS: tuple[str, ...] = ("rejects-negative-limits", "discharges-wrong-sign", "ignores-idle",
                                "ignores-randomized-delay", "ignores-limit-at-soc",
                                "never-pulls-dynamic-schedule", "charging-needs-without-v2x",
-                               "discharges-after-needs-rejected", "ignores-pulled-update")
+                               "discharges-after-needs-rejected", "ignores-pulled-update",
+                               "accepts-idle-with-limits")
 """Charger faults caught by the OCPP 2.1 V2X checks (suites/v2x); the simulated behaviour is
 in testbench.sim.v2x_control."""
 

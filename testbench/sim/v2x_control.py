@@ -7,7 +7,8 @@ into it by a few calls:
   (default: the limit, never a discharge unless the limit itself is negative, the 2.1
   backwards-compatible discharge limit), ``CentralSetpoint`` / ``ExternalSetpoint`` (follow
   ``setpoint``, negative = discharge, kept within ``limit`` and ``dischargeLimit``),
-  ``Idle`` (no power flow). Other modes behave as ``ChargingOnly``.
+  ``Idle`` (no power flow; a profile whose Idle period carries a limit, dischargeLimit or
+  setpoint is Rejected). Other modes behave as ``ChargingOnly``.
 - ``limitAtSoC`` of a schedule: above that EV state of charge the lower limit applies.
 - ``randomizedDelay`` of a schedule: each change of the command it causes reaches the power
   stage after a random delay in [0, randomizedDelay] lab seconds (seeded per charger, so a
@@ -23,6 +24,8 @@ Fault personalities (``testbench.lab.faults.V2X_FAULTS``): ``rejects-negative-li
 (SetChargingProfile with a negative limit or dischargeLimit is Rejected),
 ``discharges-wrong-sign`` (the sign of setpoints and negative limits is flipped),
 ``ignores-idle`` (an Idle period keeps the previous power flowing),
+``accepts-idle-with-limits`` (an Idle period with a limit, dischargeLimit or setpoint is
+Accepted instead of Rejected, and then applied as Idle),
 ``ignores-randomized-delay`` (changes are applied at once), ``ignores-limit-at-soc``
 (limitAtSoC has no effect), ``never-pulls-dynamic-schedule`` (dynUpdateInterval is ignored),
 ``charging-needs-without-v2x`` (NotifyEVChargingNeeds asks for AC_three_phase charging
@@ -50,6 +53,9 @@ DEFAULT_PHASES = 3
 SETPOINT_MODES = ("CentralSetpoint", "ExternalSetpoint")
 UPDATE_FIELDS = ("limit", "discharge_limit", "setpoint")
 """ChargingScheduleUpdate fields the simulated charger applies (per-phase ones ignored)."""
+IDLE_FORBIDDEN = ("limit", "limit_l2", "limit_l3", "discharge_limit", "discharge_limit_l2",
+                  "discharge_limit_l3", "setpoint", "setpoint_l2", "setpoint_l3")
+"""Period fields an Idle period must not carry (2.1 'limits and setpoints per operation mode')."""
 
 
 def _finite(value: float | None) -> float | None:
@@ -87,7 +93,15 @@ class V2xControl:
 
     # ------------------------------------------------------------------ installing
     def rejects(self, data: dict[str, Any]) -> bool:
-        """Fault rejects-negative-limits: a profile with a negative limit is refused."""
+        """A 2.1 profile whose Idle period carries a limit, dischargeLimit or setpoint is
+        refused (none is allowed in Idle; fault accepts-idle-with-limits takes it); fault
+        rejects-negative-limits: a profile with a negative limit is refused."""
+        if self.active and not self.sim.has("accepts-idle-with-limits") and any(
+                period.get("operation_mode") == "Idle" and any(
+                    period.get(key) is not None for key in IDLE_FORBIDDEN)
+                for schedule in _schedules(data)
+                for period in schedule.get("charging_schedule_period", [])):
+            return True
         if not self.sim.has("rejects-negative-limits"):
             return False
         for schedule in _schedules(data):

@@ -6,7 +6,8 @@ bidirectional ISO 15118-20 EV and a power analyser on every charger. Each fault 
 case meant for it, by the check meant for it (status on the wire, meter, randomizedDelay,
 PullDynamicScheduleUpdate, NotifyEVChargingNeeds), and pass the others it runs. The default
 run covers rejects-negative-limits, discharges-wrong-sign, ignores-idle,
-discharges-after-needs-rejected and ignores-pulled-update; the rest is slow.
+discharges-after-needs-rejected, ignores-pulled-update and accepts-idle-with-limits; the rest
+is slow.
 Unit tests of the judging functions (``testbench.procedures.v2x``) come first.
 """
 
@@ -29,7 +30,8 @@ SUITE = str(REPO / "suites" / "v2x")
 EV = "ev-van"
 STATUS, METER, WIRE = "expected 'Accepted'", "meter:", "composite schedule"
 DELAY, PULL, NEEDS = "randomizedDelay:", "PullDynamicScheduleUpdate", "NotifyEVChargingNeeds"
-CHECKS = (STATUS, METER, WIRE, DELAY, PULL, NEEDS)
+REJECT = "expected 'Rejected'"
+CHECKS = (STATUS, METER, WIRE, DELAY, PULL, NEEDS, REJECT)
 # fault -> {test: checks that must catch it there}; a selected test not listed must pass
 EXPECTED: dict[str, dict[str, set[str]]] = {
     "rejects-negative-limits": {"test_negative_limit_discharges": {STATUS}},
@@ -44,9 +46,10 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "charging-needs-without-v2x": {"test_charging_needs_accepted": {NEEDS}},
     "discharges-after-needs-rejected": {"test_charging_needs_rejected": {METER}},
     "ignores-pulled-update": {"test_central_setpoint_pull": {METER, WIRE}},
+    "accepts-idle-with-limits": {"test_idle_profile_validations": {REJECT}},
 }
 BIDI = {"bidirectional": True, "iso15118": ["-2", "-20"]}
-SUITE_CASES = 11  # test functions in suites/v2x
+SUITE_CASES = 12  # test functions in suites/v2x
 NEEDS_AND_PULL = ("discharges-after-needs-rejected", "ignores-pulled-update")
 NEEDS_AND_PULL_TESTS = ("test_charging_needs_rejected", "test_central_setpoint_pull")
 labgen.EVS.setdefault(EV, {"make": "Hauler", "model": "eVan V2G", "software": "5.0.1", "phases": 3,
@@ -201,6 +204,22 @@ def test_needs_rejected_and_pulled_update_faults(tmp_path: Path, testbench_cli) 
     assert len(records) == 4, sorted(records)
     problems = [p for entry in chargers for p in _judge(records, entry, runs[entry.id])]
     assert not problems, "\n".join(problems) + "\n" + result.output[-2000:]
+    assert result.exit_code == 1, result.output[-2000:]
+
+
+def test_idle_profile_validation_fault(tmp_path: Path, testbench_cli) -> None:
+    """TC_Q_127_CS: accepts-idle-with-limits Accepts Idle periods with a limit,
+    dischargeLimit or setpoint and fails the case on the wire; the conformant charger
+    Rejects all three and passes (composite and meter stay at 16 A)."""
+    test = "test_idle_profile_validations"
+    lab, chargers = _lab(tmp_path, ["accepts-idle-with-limits"])
+    result = testbench_cli("run", "--lab", str(lab), "--unattended", SUITE, "--",
+                           "-k", "idle_profile_validations", timeout_s=300)
+    records = result.verdicts()
+    assert len(records) == len(chargers), sorted(records)
+    problems = [p for entry in chargers for p in _judge(records, entry, (test,))]
+    assert not problems, "\n".join(problems) + "\n" + result.output[-2000:]
+    assert "Idle with a setpoint" in records[("accepts-idle-w-21", EV, test)]["message"]
     assert result.exit_code == 1, result.output[-2000:]
 
 
