@@ -475,8 +475,20 @@ def make_evse_controller(rec: Recorder) -> Any:
             return await bridge.call("schedule", protocol=_protocol_name(self),
                                      departure_time_s=departure_time_s)
 
+        def _stop_now(self, status: Any) -> Any:
+            """Charger stops charging at the ``stop_after_loops``-th -2 charge-loop request."""
+            limit = p.get("stop_after_loops")
+            name = str(LAST_RX.get("message"))
+            if not limit or name not in ("ChargingStatusReq", "CurrentDemandReq"):
+                return status
+            LOOPS["n"] = LOOPS.get("n", 0) + 1
+            if LOOPS["n"] >= int(limit):
+                status.evse_notification = type(status.evse_notification).STOP_CHARGING
+                rec.event("evse_stop_charging", loop=LOOPS["n"], request=name)
+            return status
+
         async def get_ac_evse_status(self) -> Any:
-            status = await super().get_ac_evse_status()
+            status = self._stop_now(await super().get_ac_evse_status())
             if bridge is not None:
                 reply = await bridge.call("status", protocol=_protocol_name(self),
                                           present_soc_pct=self.ev_data_context.present_soc)
@@ -485,7 +497,7 @@ def make_evse_controller(rec: Recorder) -> Any:
             return status
 
         async def get_dc_evse_status(self) -> Any:
-            status = await super().get_dc_evse_status()
+            status = self._stop_now(await super().get_dc_evse_status())
             if bridge is not None:
                 reply = await bridge.call("status", protocol=_protocol_name(self),
                                           present_soc_pct=self.ev_data_context.present_soc)
@@ -613,6 +625,9 @@ def _protocol_name(controller: Any) -> str | None:
 
 #: The last message the SECC decoded (set by the recording hook).
 LAST_RX: dict[str, Any] = {}
+
+#: -2 charge-loop requests the SECC answered (``stop_after_loops``).
+LOOPS: dict[str, int] = {}
 
 
 def _v20_contract_chain() -> tuple[str, str, Any] | None:
@@ -760,6 +775,16 @@ def make_ev_controller(evcc_config: Any) -> Any:
                 if "departure_time_s" in p:
                     dc.departure_time = int(p["departure_time_s"])
             return result
+
+        async def process_sa_schedules_v2(self, sa_schedules: Any) -> Any:
+            progress, tuple_id, profile = await super().process_sa_schedules_v2(sa_schedules)
+            factor = p.get("profile_power_factor")
+            if factor:
+                for entry in profile.profile_entries:
+                    watts = float(entry.max_power.value) * 10 ** entry.max_power.multiplier
+                    entry.max_power = pv(watts * float(factor), UnitSymbol.WATT,
+                                         type(entry.max_power))
+            return progress, tuple_id, profile
 
         async def select_energy_service_v20(self, services: Any) -> Any:
             selected = await super().select_energy_service_v20(services)

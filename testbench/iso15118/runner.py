@@ -168,6 +168,9 @@ class ChargerParams:
     discharge_schedule: tuple[SchedulePoint, ...] = ()
     #: "accepted" or "rejected" (the answer to Authorization).
     authorization: str = "accepted"
+    #: -2 AC/DC: answer the Nth charge-loop request (ChargingStatus / CurrentDemand) with
+    #: EVSENotification StopCharging (the charger ends the charging; None: never).
+    stop_after_loops: int | None = None
 
     def to_spec(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v
@@ -206,6 +209,9 @@ class EVParams:
     #: discharge).
     dc_target_current_a: float | None = None
     dc_target_voltage_v: float | None = None
+    #: -2: multiply each ChargingProfile entry the EV derives from the charger's PMaxSchedule
+    #: (an EV fault: 1.5 asks above the schedule; None: the schedule as given).
+    profile_power_factor: float | None = None
 
     def to_spec(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v not in (None, False)}
