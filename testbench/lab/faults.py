@@ -222,6 +222,11 @@ ROBUSTNESS_FAULTS: tuple[str, ...] = ("drops-connection-mid-transaction",
 """Charger faults of the fault-injection table (tests/faults/test_fault_table.py: full runs
 of suites/ocpp); the simulated behaviour is in testbench.sim.robustness."""
 
+ISO15118_EV_FAULTS: tuple[str, ...] = ("ev-exceeds-schedule", "ev-overstates-limits")
+"""EV faults caught by the ISO 15118 EV suite (suites/iso15118/test_ev_sessions.py, the bench
+as the charger; self-tests in tests/selftest/test_iso15118_ev_faults.py); the simulated
+behaviour is in testbench.sim.iso15118_evcc_host."""
+
 EV_FAULTS: dict[str, str] = {
     "never-requests-energy": "stays in state B after plug-in instead of moving to C",
     "ignores-duty-cycle": "IEC 61851: draws its maximum current whatever duty cycle the "
@@ -235,6 +240,10 @@ EV_FAULTS: dict[str, str] = {
                                       "its parameters (0x108/0x109)",
     "chademo-faults-on-normal-stop": "CHAdeMO: answers the charger's stop control with its "
                                      "charging-system fault flag",
+    "ev-exceeds-schedule": "ISO 15118: plans 1.5 x the charger's PMaxSchedule in its "
+                           "ChargingProfile (asks above the schedule)",
+    "ev-overstates-limits": "ISO 15118: announces 1.5 x its maximum current and power in its "
+                            "charge parameters",
 }
 
 INSTRUMENT_FAULTS: dict[str, str] = {

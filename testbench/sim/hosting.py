@@ -69,6 +69,7 @@ from testbench.sim.ev_side import (
 )
 from testbench.sim.evio_port import ConnectorIo
 from testbench.sim.grid_node import GridNode
+from testbench.sim.iso15118_evcc_host import V2G_CHARGER, build_evcc_host, link_tag
 from testbench.sim.iso15118_secc import V2G_EV, SeccHost, build_secc, link_tag_of
 from testbench.sim.lem import build_lem, lem_problem
 from testbench.sim.measuring import POINTS, NoisyPoint, seed_for
@@ -89,7 +90,7 @@ ENERGY_MANAGERS = ("modbus-lem",)
 DER_SETTINGS = ("sunspec-der",)
 MODBUS = ("cinergia-geel", "ea-psb-modbus", "modbus-relay") + ENERGY_MANAGERS + DER_SETTINGS
 TWINS = (ANALYSERS + GRID_EMULATORS + DC_SOURCES + RELAY_BOXES + EV_SIDE + ENERGY_MANAGERS
-         + V2G_EV + DER_SETTINGS)
+         + V2G_EV + DER_SETTINGS + V2G_CHARGER)
 """Drivers the simulated lab has a twin for (besides the station I/O box)."""
 
 STATION_IO_DRIVER = "sim-ev-emulator"
@@ -168,6 +169,12 @@ def instrument_address(inst: InstrumentSpec, lab: Lab) -> tuple[str, int]:
         try:
             link_tag_of(inst.resource)
         except BenchError as error:  # the resource names no simulated link
+            raise SimSetupError(f"{_where(inst, lab)}: {error}") from None
+        return "127.0.0.1", 0
+    elif inst.driver in V2G_CHARGER:  # a simulated EV on the bench SECC's veth link
+        try:
+            link_tag(inst.resource)
+        except BenchError as error:
             raise SimSetupError(f"{_where(inst, lab)}: {error}") from None
         return "127.0.0.1", 0
     elif inst.driver in EV_SIDE:
@@ -267,7 +274,7 @@ def _check_options(inst: InstrumentSpec, lab: Lab, station: StationSpec) -> None
             f"{where}: a power analyser at station {station.id!r} with "
             f"{len(station.chargers)} chargers must say which it measures; fix: add "
             'charger = "<id>" (or options.point = "site" for the station\'s supply)')
-    if inst.driver in EV_SIDE + V2G_EV:
+    if inst.driver in EV_SIDE + V2G_EV + V2G_CHARGER:
         _check_ev_side(inst, lab, station)
     if inst.driver in ENERGY_MANAGERS:
         problem = lem_problem(options, inst.charger, station.chargers)
@@ -384,6 +391,13 @@ def build(plan: HostPlan, plant: Plant,
         secc = build_secc(host, conn, plan.resource, 1.0)
         return Hosted(plan, secc, "v2g_secc", lambda: False, lambda: False,  # type: ignore[arg-type]
                       secc.describe)
+    if driver in V2G_CHARGER:
+        assert chargers is not None, "a simulated EV needs the simulated chargers"
+        ev_host = build_evcc_host(chargers[str(_charger_of(plan))],
+                                  str(options.get("ev") or plan.station.evs[0]), plan.resource,
+                                  options.get("current_type"))  # type: ignore[arg-type]
+        return Hosted(plan, ev_host, "v2g_ev", lambda: False, lambda: False,  # type: ignore[arg-type]
+                      ev_host.describe)
     if driver in ENERGY_MANAGERS:
         lem = build_lem(options, str(_charger_of(plan)), plant, chargers)
         return Hosted(plan, lem, "energy_manager", lambda: False, lambda: False, lem.describe)
@@ -536,7 +550,7 @@ def apply_fault(twin: ScpiTwin | ModbusTwin | EvSide, fault: str) -> None:
 
 def resource_key(plan: HostPlan, port: int) -> str:
     """How the READY line names a twin (a port-0 resource by the port it got)."""
-    if plan.port != 0 or plan.driver in V2G_EV:
+    if plan.port != 0 or plan.driver in V2G_EV + V2G_CHARGER:
         return plan.resource
     if plan.driver in MODBUS:
         return f"{plan.host}:{port}"
