@@ -140,6 +140,16 @@ CHARGER_FAULTS: dict[str, str] = {
                               "a valid one), then carries on",
     "stops-answering": "robustness: once its boot is accepted it never answers a CALL of the "
                        "central system (the socket stays open, its own messages still go out)",
+    "sends-wrong-unique-id": "robustness: once its boot is accepted it answers every CALL of "
+                             "the central system with a CALLRESULT carrying another unique id",
+    "sends-oversized-frame": "robustness: reports its first plug-in by one StatusNotification "
+                             "frame of 1.06 MiB (above the central system's 1 MiB limit), then "
+                             "reconnects after the central system closes the link",
+    "sends-unknown-action": "robustness: before the StatusNotification of the first plug-in of "
+                            "a connection it sends a CALL whose action is not in its OCPP "
+                            "version (StartTransaction in 2.x, TransactionEvent in 1.6)",
+    "floods-heartbeats": "robustness: after a TriggerMessage for a Heartbeat (once) it sends "
+                         "2,000 Heartbeats back to back, each as soon as the last is answered",
 }
 
 FIRMWARE_FAULTS: tuple[str, ...] = (
@@ -218,7 +228,9 @@ tests/selftest/test_iso15118_faults.py); the simulated behaviour is in
 testbench.sim.iso15118_secc."""
 
 ROBUSTNESS_FAULTS: tuple[str, ...] = ("drops-connection-mid-transaction",
-                                      "sends-malformed-frames", "stops-answering")
+                                      "sends-malformed-frames", "stops-answering",
+                                      "sends-wrong-unique-id", "sends-oversized-frame",
+                                      "sends-unknown-action", "floods-heartbeats")
 """Charger faults of the fault-injection table (tests/faults/test_fault_table.py: full runs
 of suites/ocpp); the simulated behaviour is in testbench.sim.robustness."""
 

@@ -127,6 +127,7 @@ async def run_link(charger: SimCharger, url: str, *, ssl_context: ssl.SSLContext
         elif outcome == "power-off":
             log.info("%s: supply off", spec.id)
         else:
-            log.info("%s: connection closed; reconnecting in %.1f s", spec.id, backoff_s)
+            log.info("%s: connection closed (code %s %r); reconnecting in %.1f s", spec.id,
+                     ws.close_code, ws.close_reason, backoff_s)
             await asyncio.sleep(backoff_s)
             backoff_s = min(backoff_s * 2, BACKOFF_MAX_S)

@@ -10,10 +10,23 @@
 * ``stops-answering``: once the boot is accepted, CALLs of the central system are read and
   dropped (no CALLRESULT, no CALLERROR); the socket stays open and the charger's own
   messages still go out.
+* ``sends-wrong-unique-id``: once the boot is accepted, every CALLRESULT it sends to the
+  central system carries a fresh unique id instead of the one of the CALL it answers.
+* ``sends-oversized-frame``: the first plug-in (once per charger) is reported by one
+  StatusNotification padded to :data:`OVERSIZED_BYTES` (above the central system's default
+  limit of 1 MiB); the central system closes the link (1009), the charger reconnects, boots
+  and reports its statuses anew.
+* ``sends-unknown-action``: the first plug-in of each connection is preceded by a CALL whose
+  action is not in its OCPP version (2.x: the 1.6 ``StartTransaction``; 1.6: the 2.x
+  ``TransactionEvent``); the valid StatusNotification follows.
+* ``floods-heartbeats``: after accepting a TriggerMessage for a Heartbeat (once per
+  charger) it sends :data:`FLOOD_COUNT` Heartbeats back to back, each as soon as the previous
+  one is answered (OCPP-J: one CALL in flight).
 
 Hooks: ``SimCharger.start_transaction`` -> :func:`transaction_started`,
 ``SimCharger.refresh`` -> :func:`status_message`, ``SimCharger._drain`` -> :class:`RawFrames`,
-``SimCharger.serve`` -> :func:`wrap_client`, ``run_link`` -> :func:`stay_offline`.
+``SimCharger.serve`` -> :func:`wrap_client`, ``run_link`` -> :func:`stay_offline`
+(the four faults added last need no hook of their own).
 """
 
 from __future__ import annotations
@@ -31,6 +44,16 @@ log = logging.getLogger("testbench.sim")
 DROPS = "drops-connection-mid-transaction"
 MALFORMED = "sends-malformed-frames"
 SILENT = "stops-answering"
+WRONG_ID = "sends-wrong-unique-id"
+OVERSIZED = "sends-oversized-frame"
+UNKNOWN_ACTION = "sends-unknown-action"
+FLOODS = "floods-heartbeats"
+
+OVERSIZED_BYTES = 2**20 + 64 * 1024
+"""Size of the oversized frame (sends-oversized-frame): above the 1 MiB default limit."""
+
+FLOOD_COUNT = 2000
+"""Heartbeats sent back to back by floods-heartbeats."""
 
 DROP_AFTER_S = 6.0
 """Lab seconds from a transaction's start to the connection dying (drops-connection-...)."""
@@ -39,6 +62,7 @@ OFFLINE_S = 10.0
 """Lab seconds the charger stays off line after the drop before reconnecting."""
 
 CALL = 2
+CALLRESULT = 3
 
 
 @dataclass
@@ -48,6 +72,9 @@ class _State:
     offline_until_wall: float = 0.0  # time.monotonic() before which the link stays down
     dropped: set[int] = field(default_factory=set)  # id() of transactions already dropped
     malformed_on: int | None = None  # id() of the connection the frames were sent on
+    oversized_sent: bool = False
+    unknown_on: int | None = None  # id() of the connection the unknown action was sent on
+    flooded: bool = False
 
 
 def _state(charger: Any) -> _State:
@@ -101,7 +128,8 @@ class RawFrames:
     async def send(self, client: Any) -> None:
         ws = client._connection
         for text in self.frames:
-            log.info("%s: sending malformed frame %s", self.why, text)
+            shown = text if len(text) <= 300 else f"{text[:300]}... ({len(text)} characters)"
+            log.info("%s: sending frame %s", self.why, shown)
             await ws.send(text)
 
 
@@ -127,21 +155,75 @@ def malformed_status_frames(charger: Any, conn: Any, status: str) -> list[str]:
 
 
 def status_message(charger: Any, conn: Any, status: str, cause: str | None) -> Any:
-    """The StatusNotification to queue for a status change (malformed frames, once per
-    connection, for a plug-in under ``sends-malformed-frames``)."""
-    if cause == "plug" and charger.has(MALFORMED) and charger._ws is not None:
+    """The StatusNotification to queue for a status change (for a plug-in: malformed frames
+    under ``sends-malformed-frames``, once per connection; one oversized frame under
+    ``sends-oversized-frame``, once; an unknown action first under ``sends-unknown-action``,
+    once per connection)."""
+    if cause == "plug" and charger._ws is not None:
         state = _state(charger)
-        if state.malformed_on != id(charger._ws):
+        if charger.has(MALFORMED) and state.malformed_on != id(charger._ws):
             state.malformed_on = id(charger._ws)
             return RawFrames(malformed_status_frames(charger, conn, status),
                              f"{charger.spec.id} (fault {MALFORMED})")
+        if charger.has(OVERSIZED) and not state.oversized_sent:
+            state.oversized_sent = True
+            return RawFrames([oversized_status_frame(charger, conn, status)],
+                             f"{charger.spec.id} (fault {OVERSIZED})")
+        if charger.has(UNKNOWN_ACTION) and state.unknown_on != id(charger._ws):
+            state.unknown_on = id(charger._ws)
+            return RawFrames([unknown_action_frame(charger, conn),
+                              json.dumps([CALL, _uid(), "StatusNotification",
+                                          _status_body(charger, conn, status)])],
+                             f"{charger.spec.id} (fault {UNKNOWN_ACTION})")
     return charger.status_payload(conn, status)
+
+
+def _status_body(charger: Any, conn: Any, status: str) -> dict[str, Any]:
+    if charger.ocpp_version == "1.6":
+        return {"connectorId": conn.number, "errorCode": "NoError", "status": status}
+    return {"timestamp": charger.clock.iso_now(), "connectorStatus": status,
+            "evseId": conn.evse_id, "connectorId": conn.connector_id}
+
+
+# ---------------------------------------------------------------- sends-oversized-frame
+def oversized_status_frame(charger: Any, conn: Any, status: str) -> str:
+    """A StatusNotification CALL of :data:`OVERSIZED_BYTES` characters (2.x: padded in
+    ``customData``, schema-valid; 1.6: padded in ``info``, too long for its schema too)."""
+    body = _status_body(charger, conn, status)
+    if charger.ocpp_version == "1.6":
+        body["info"] = ""
+    else:
+        body["customData"] = {"vendorId": "testbench-sim", "padding": ""}
+    pad = "x" * (OVERSIZED_BYTES - len(json.dumps([CALL, _uid(), "StatusNotification", body])))
+    if charger.ocpp_version == "1.6":
+        body["info"] = pad
+    else:
+        body["customData"]["padding"] = pad
+    return json.dumps([CALL, _uid(), "StatusNotification", body])
+
+
+# ---------------------------------------------------------------- sends-unknown-action
+def unknown_action_frame(charger: Any, conn: Any) -> str:
+    """A CALL whose action belongs to another OCPP version than the charger's."""
+    if charger.ocpp_version == "1.6":
+        return json.dumps([CALL, _uid(), "TransactionEvent", {
+            "eventType": "Started", "timestamp": charger.clock.iso_now(),
+            "triggerReason": "CablePluggedIn", "seqNo": 0,
+            "transactionInfo": {"transactionId": _uid()}}])
+    return json.dumps([CALL, _uid(), "StartTransaction", {
+        "connectorId": conn.connector_id, "idTag": "SIM", "meterStart": 0,
+        "timestamp": charger.clock.iso_now()}])
 
 
 # ---------------------------------------------------------------- stops-answering
 def wrap_client(charger: Any, client: Any) -> None:
     """Under ``stops-answering``: the client drops the central system's CALLs once the boot
-    is accepted (everything else is routed as usual)."""
+    is accepted (everything else is routed as usual); ``sends-wrong-unique-id`` and
+    ``floods-heartbeats``: see :func:`_wrong_ids` and :func:`_flood_on_trigger`."""
+    if charger.has(WRONG_ID):
+        _wrong_ids(charger, client)
+    if charger.has(FLOODS):
+        _flood_on_trigger(charger, client)
     if not charger.has(SILENT):
         return
     route = client.route_message
@@ -162,3 +244,63 @@ def _is_call(raw: str | bytes) -> bool:
     except ValueError:
         return False
     return isinstance(frame, list) and bool(frame) and frame[0] == CALL
+
+
+# ---------------------------------------------------------------- sends-wrong-unique-id
+def _wrong_ids(charger: Any, client: Any) -> None:
+    """Once the boot is accepted, CALLRESULTs leave with a fresh unique id."""
+    send = client._send
+
+    async def _send(message: str) -> None:
+        try:
+            frame = json.loads(message)
+        except ValueError:
+            frame = None
+        if charger.online and isinstance(frame, list) and frame and frame[0] == CALLRESULT:
+            wrong = _uid()
+            log.info("%s: answering CALL %s with unique id %s (fault %s)", charger.spec.id,
+                     frame[1], wrong, WRONG_ID)
+            message = json.dumps([CALLRESULT, wrong, *frame[2:]])
+        await send(message)
+
+    client._send = _send
+
+
+# ---------------------------------------------------------------- floods-heartbeats
+def _flood_on_trigger(charger: Any, client: Any) -> None:
+    """After routing a TriggerMessage for a Heartbeat (answered as usual): flood, once."""
+    route = client.route_message
+
+    async def route_message(raw: str | bytes) -> None:
+        await route(raw)
+        state = _state(charger)
+        if not state.flooded and _is_heartbeat_trigger(raw):
+            state.flooded = True
+            charger.spawn(_flood(charger, client))
+
+    client.route_message = route_message
+
+
+def _is_heartbeat_trigger(raw: str | bytes) -> bool:
+    try:
+        frame = json.loads(raw)
+    except ValueError:
+        return False
+    return (isinstance(frame, list) and len(frame) == 4 and frame[0] == CALL
+            and frame[2] == "TriggerMessage" and isinstance(frame[3], dict)
+            and frame[3].get("requestedMessage") == "Heartbeat")
+
+
+async def _flood(charger: Any, client: Any) -> None:
+    started = time.monotonic()
+    log.info("%s: flooding %d Heartbeats (fault %s)", charger.spec.id, FLOOD_COUNT, FLOODS)
+    sent = 0
+    try:
+        for sent in range(1, FLOOD_COUNT + 1):
+            await client.call(charger.heartbeat_payload(), suppress=False)
+    except Exception as error:  # noqa: BLE001 - a fault personality: log, stop flooding
+        log.warning("%s: flood stopped after %d Heartbeats: %s", charger.spec.id, sent, error)
+        return
+    elapsed_s = time.monotonic() - started
+    log.info("%s: flood of %d Heartbeats done in %.2f s wall (%.0f/s)", charger.spec.id,
+             sent, elapsed_s, sent / max(elapsed_s, 1e-9))

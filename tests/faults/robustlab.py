@@ -65,11 +65,14 @@ class ChargerRun:
 
 def run_with_fault(folder: Path, charger_id: str, fault: str, tests: list[str],
                    ocpp_version: str = "2.0.1", time_scale: float = 10.0,
-                   timeout_s: float = 240) -> ChargerRun:
-    """`testbench run` of ``tests`` (node ids relative to suites/ocpp, run in that order) on
-    a lab with one charger ``charger_id`` having ``fault`` and one EV."""
-    lab = write_lab(folder / "lab.toml", [ChargerEntry(charger_id, ocpp_version, (fault,))],
-                    [EV], time_scale=time_scale, name=f"robustness-{fault}")
+                   timeout_s: float = 240,
+                   extra: list[ChargerEntry] | None = None) -> ChargerRun:
+    """`testbench run` of ``tests`` (node ids relative to suites/ocpp, or absolute paths;
+    run in that order) on a lab with one charger ``charger_id`` having ``fault`` (and the
+    ``extra`` chargers) and one EV."""
+    chargers = [ChargerEntry(charger_id, ocpp_version, (fault,)), *(extra or [])]
+    lab = write_lab(folder / "lab.toml", chargers, [EV], time_scale=time_scale,
+                    name=f"robustness-{fault}")
     proc = subprocess.run(
         [sys.executable, "-m", "testbench.cli", "run", "--lab", str(lab), "--unattended",
          *[str(OCPP_SUITE / t) for t in tests]],
