@@ -178,6 +178,8 @@ _CHARGER_FIELDS = (
            hint="whether the charger supports smart charging (charging profiles)"),
     _Field("charging_rate_units", "strings", '["A", "W"]', choices=("A", "W"),
            hint="the rate units its charging schedules may use"),
+    _Field("evse_sleep", "bool", "true",
+           hint="whether a 2.1 charger supports evseSleep (EVSE electronics asleep in Idle)"),
 )
 
 _EV_FIELDS = (

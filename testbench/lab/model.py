@@ -94,6 +94,10 @@ class ChargerSpec:
     suites judge what a charger reports, never this)."""
     charging_rate_units: tuple[str, ...] = ("A", "W")
     """Charging-schedule rate units the charger supports ("A", "W")."""
+    evse_sleep: bool = True
+    """Whether a 2.1 charger can put its power electronics to sleep in an Idle period that
+    asks for evseSleep (a simulated charger reports it as SmartChargingCtrlr.SupportsEvseSleep;
+    suites judge what a charger reports, never this)."""
 
     @property
     def subprotocol(self) -> str:
