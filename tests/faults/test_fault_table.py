@@ -395,7 +395,7 @@ FLOOD_SUITE = """
         assert flood.call("TriggerMessage", {"requestedMessage": "Heartbeat"})[
             "status"] == "Accepted"
         round_trips_s = []
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 45  # well inside FLOOD_BUDGET_S
         while len(_heartbeats_in(flood)) < FLOOD and time.monotonic() < deadline:
             started = time.monotonic()
             assert calm.call("TriggerMessage", {"requestedMessage": "Heartbeat"})[
