@@ -15,14 +15,18 @@ pairing's capabilities from the lab file (EV minimum current, charger and EV max
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import json
 from typing import Any
 
+import allure
 import numpy as np
 import pytest
 
 from suites.v2x._support import EVSE, WITHIN_S, V2xSession
 from testbench.csms import ExpectationFailed
+from testbench.errors import DeviceFailure
 from testbench.procedures import smart, v2x
 
 A = 690.0  # W per ampere per phase, three phases at 230 V
@@ -42,6 +46,38 @@ def _tx_profile(session: V2xSession, profile_id: int, periods: list[dict[str, An
     return v2x.profile_request(evse_id=EVSE, profile_id=profile_id, stack_level=1,
                                purpose="TxProfile", periods=periods,
                                transaction_id=session.started.transaction_id, **kw)
+
+
+@pytest.fixture
+def evse_sleep_support(charger: Any) -> v2x.EvseSleepSupport:
+    """What the charger REPORTS about evseSleep (SmartChargingCtrlr.SupportsEvseSleep)."""
+    support = v2x.reported_evse_sleep_support(charger)
+    _attach("evse-sleep-support", support.evidence())
+    return support
+
+
+@pytest.fixture
+def evse_sleep_supported(evse_sleep_support: v2x.EvseSleepSupport) -> v2x.EvseSleepSupport:
+    """Gate: the case is for a charger that reports evseSleep support."""
+    if not evse_sleep_support.supported:
+        pytest.skip("not applicable: charger reports no evseSleep support "
+                    f"(SmartChargingCtrlr.SupportsEvseSleep {evse_sleep_support.reported!r})")
+    return evse_sleep_support
+
+
+@pytest.fixture
+def evse_sleep_unsupported(evse_sleep_support: v2x.EvseSleepSupport) -> v2x.EvseSleepSupport:
+    """Gate: the case is for a charger that does not report evseSleep support."""
+    if evse_sleep_support.supported:
+        pytest.skip("not applicable: charger reports evseSleep support "
+                    "(SmartChargingCtrlr.SupportsEvseSleep true)")
+    return evse_sleep_support
+
+
+def _attach(name: str, data: Any) -> None:
+    with contextlib.suppress(Exception):  # evidence must never hide the verdict
+        allure.attach(json.dumps(data, indent=2, default=str), name=name,
+                      attachment_type=allure.attachment_type.JSON)
 
 
 def _sleep_until(session: V2xSession, offset_s: float) -> None:
@@ -326,9 +362,7 @@ def _charge_only_bands(t: np.ndarray, p: np.ndarray,
     return [band if x >= start else None for x in t]
 
 
-# No catalogue id: the OCTT names TC_Q_126_CS "Idle operationMode - Idle with EvseSleep
-# unsupported" (evseSleep reported false), which this case does not cover; it is the bench's
-# own start-Idle variant of TC_Q_125_CS.
+# No catalogue id: the bench's own start-Idle variant of TC_Q_125_CS (without evseSleep).
 def test_idle_from_transaction_start(session: V2xSession) -> None:
     """A TxDefaultProfile Idle for the first 30 s: the transaction starts without power
     flow, then charges at 16 A."""
@@ -359,23 +393,121 @@ def _resumed(session: V2xSession, t: np.ndarray, p: np.ndarray, resume_s: float)
     return []
 
 
+SLEEP = "evseSleep:"
+"""Prefix of the evseSleep problems (TransactionEventRequest.evseSleep on the wire)."""
+
+
+def _sleep_events(session: V2xSession, charger: Any, from_s: float,
+                  to_s: float = float("inf")) -> list[Any]:
+    """The transaction's TransactionEvents sent between lab times ``from_s`` and ``to_s``."""
+    assert session.started is not None
+    tx_id = session.started.transaction_id
+    return [m for m in charger.messages("TransactionEvent", since_mark=False)
+            if m.direction == "in" and m.kind == "call" and from_s <= m.lab_s <= to_s
+            and (m.payload.get("transactionInfo") or {}).get("transactionId") == tx_id]
+
+
+def _check_evse_sleep(session: V2xSession, charger: Any, idle_from_s: float,
+                      asleep: bool) -> None:
+    """During an Idle period that asks for evseSleep: the transaction's TransactionEvents
+    since ``idle_from_s`` (lab time) must report evseSleep ``asleep``; without a spontaneous
+    one the bench asks for one (TriggerMessage TransactionEvent) and judges that."""
+    seen = _sleep_events(session, charger, idle_from_s)
+    if asleep and any(v2x.evse_sleep_of(m.payload) for m in seen):
+        reports = [True]
+    else:
+        charger.mark()
+        try:
+            status = charger.call("TriggerMessage", {"requestedMessage": "TransactionEvent",
+                                                     "evse": {"id": EVSE}}).get("status")
+        except DeviceFailure as error:  # a CALLERROR or no answer: judged by what was sent
+            status = str(error)
+        try:
+            triggered = charger.expect("TransactionEvent", WITHIN_S,
+                                       where=lambda p: p.get("triggerReason") == "Trigger")
+            seen.append(triggered)
+        except ExpectationFailed:
+            if not seen:
+                session.problems.append(
+                    f"{SLEEP} no TransactionEvent of the transaction during the Idle period "
+                    f"(TriggerMessage TransactionEvent answered {status!r})")
+                return
+        reports = [v2x.evse_sleep_of(m.payload) for m in seen]
+    session.figures["evse_sleep_reported_in_idle"] = reports
+    if asleep and not any(reports):
+        session.problems.append(f"{SLEEP} no TransactionEvent reported evseSleep true during "
+                                "the Idle period that asked for it (the charger reports "
+                                "SmartChargingCtrlr.SupportsEvseSleep true)")
+    if not asleep and any(reports):
+        session.problems.append(f"{SLEEP} a TransactionEvent reported evseSleep true during "
+                                "the Idle period, but the charger reports no evseSleep "
+                                "support (expected false or absent)")
+
+
+def _awake_after(session: V2xSession, charger: Any, from_s: float) -> None:
+    """After the Idle period (plus the response time) no TransactionEvent says asleep."""
+    late = [m for m in _sleep_events(session, charger, from_s) if v2x.evse_sleep_of(m.payload)]
+    if late:
+        session.problems.append(f"{SLEEP} still reported true {late[0].lab_s - from_s:.0f} s "
+                                "after the Idle period ended (response time included)")
+
+
 @pytest.mark.testcase(v21="TC_Q_125_CS")  # (verify): OCTT "Idle with EvseSleep"
-def test_idle_operation_mode(session: V2xSession) -> None:
-    """16 A, Idle from +25 s to +55 s (no power flow), then 16 A again (it resumes).
-    Covers the stop-charging-in-Idle part of TC_Q_125_CS; its evseSleep report is not
-    checked (verify)."""
-    resume_s = 55.0
+def test_idle_operation_mode(session: V2xSession, charger: Any,
+                             evse_sleep_supported: v2x.EvseSleepSupport) -> None:
+    """Where the charger reports evseSleep support: 16 A, Idle with evseSleep from +25 s to
+    +55 s (no power flow; a TransactionEvent reports evseSleep true, spontaneously or when
+    the bench triggers one), then 16 A again (it resumes; evseSleep no longer true)."""
+    idle_s, resume_s = 25.0, 55.0
     try:
         session.start()
         session.set(_tx_profile(session, 271, [v2x.period(0, limit=16 * A),
-                                               v2x.period(25, mode="Idle"),
+                                               v2x.period(int(idle_s), mode="Idle",
+                                                          evse_sleep=True),
                                                v2x.period(int(resume_s), limit=16 * A)]),
-                    "SetChargingProfile TxProfile with an Idle period")
+                    "SetChargingProfile TxProfile with an Idle period asking for evseSleep true")
         session.clock.sleep(2.0)
         session.check_composite()
+        assert session.tx_start_s is not None
+        _sleep_until(session, idle_s + smart.RESPONSE_S)
+        _check_evse_sleep(session, charger, session.tx_start_s + idle_s, asleep=True)
         _sleep_until(session, 85.0)
+        _awake_after(session, charger, session.tx_start_s + resume_s + smart.RESPONSE_S)
     finally:
         session.finish(extra=lambda t, p: _resumed(session, t, p, resume_s))
+
+
+@pytest.mark.testcase(v21="TC_Q_126_CS")  # (verify): OCTT "Idle with EvseSleep unsupported"
+def test_idle_with_evse_sleep_unsupported(session: V2xSession, charger: Any,
+                                          evse_sleep_unsupported: v2x.EvseSleepSupport
+                                          ) -> None:
+    """Where the charger reports no evseSleep support: 16 A, then Idle with evseSleep from
+    +20 s to +45 s, then 16 A. The profile may be Accepted (OCTT: evseSleep reported false)
+    or Rejected (libocpp, K01.FR.126) (verify); either way no TransactionEvent reports
+    evseSleep true (one is triggered during the Idle period), the composite schedule follows
+    what was accepted and so does the power (Accepted: none in Idle, then it resumes)."""
+    idle_s, resume_s = 20.0, 45.0
+    accepted = False
+    try:
+        session.start()
+        request = _tx_profile(session, 311, [v2x.period(0, limit=16 * A),
+                                             v2x.period(int(idle_s), mode="Idle",
+                                                        evse_sleep=True),
+                                             v2x.period(int(resume_s), limit=16 * A)])
+        status = session.book.set(request, session.clock.now())
+        session.figures["idle_evse_sleep_answer"] = status  # Accepted or Rejected (verify)
+        if status not in ("Accepted", "Rejected"):
+            session.fail(f"SetChargingProfile Idle with evseSleep: the charger answered "
+                         f"{status!r}, expected 'Accepted' or 'Rejected'")
+        accepted = status == "Accepted"
+        session.clock.sleep(2.0)
+        session.check_composite()
+        assert session.tx_start_s is not None
+        _sleep_until(session, idle_s + smart.RESPONSE_S)
+        _check_evse_sleep(session, charger, session.tx_start_s + idle_s, asleep=False)
+        _sleep_until(session, 70.0)
+    finally:
+        session.finish(extra=lambda t, p: _resumed(session, t, p, resume_s) if accepted else [])
 
 
 

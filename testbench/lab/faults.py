@@ -70,6 +70,10 @@ CHARGER_FAULTS: dict[str, str] = {
     "ignores-idle": "V2X (2.1): keeps power flowing during an Idle operationMode period",
     "accepts-idle-with-limits": "V2X (2.1): Accepts a charging profile whose Idle period "
                                 "carries a limit, dischargeLimit or setpoint (must be Rejected)",
+    "ignores-evse-sleep": "V2X (2.1): reports SmartChargingCtrlr.SupportsEvseSleep true, yet "
+                          "never reports evseSleep true in an Idle period that asks for it",
+    "claims-evse-sleep": "V2X (2.1): reports no evseSleep support, yet reports evseSleep true "
+                         "in an Idle period that asks for it",
     "ignores-randomized-delay": "V2X (2.1): applies every schedule change at once, ignoring "
                                 "the schedule's randomizedDelay",
     "ignores-limit-at-soc": "V2X (2.1): a schedule's limitAtSoC has no effect",
@@ -191,7 +195,8 @@ V2X_FAULTS: tuple[str, ...] = ("rejects-negative-limits", "discharges-wrong-sign
                                "ignores-randomized-delay", "ignores-limit-at-soc",
                                "never-pulls-dynamic-schedule", "charging-needs-without-v2x",
                                "discharges-after-needs-rejected", "ignores-pulled-update",
-                               "accepts-idle-with-limits")
+                               "accepts-idle-with-limits", "ignores-evse-sleep",
+                               "claims-evse-sleep")
 """Charger faults caught by the OCPP 2.1 V2X checks (suites/v2x); the simulated behaviour is
 in testbench.sim.v2x_control."""
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from testbench.csms.failures import CallErrorReceived
 from testbench.errors import DeviceFailure
 from testbench.procedures.ocpp import Charger
 from testbench.procedures.smart import RESPONSE_S
@@ -54,12 +55,12 @@ the bench estimates the state of charge for limitAtSoC (verify per EV)."""
 
 # ----------------------------------------------------------------------------- requests
 def period(start_s: int, *, limit: float | None = None, mode: str | None = None,
-           setpoint: float | None = None, discharge_limit: float | None = None
-           ) -> dict[str, Any]:
+           setpoint: float | None = None, discharge_limit: float | None = None,
+           evse_sleep: bool | None = None) -> dict[str, Any]:
     """One 2.1 chargingSchedulePeriod (camelCase)."""
     out: dict[str, Any] = {"startPeriod": int(start_s)}
     for key, value in (("limit", limit), ("operationMode", mode), ("setpoint", setpoint),
-                       ("dischargeLimit", discharge_limit)):
+                       ("dischargeLimit", discharge_limit), ("evseSleep", evse_sleep)):
         if value is not None:
             out[key] = value
     return out
@@ -95,6 +96,49 @@ def update_dynamic(charger: Charger, profile_id: int, **values: float) -> str:
     reply = charger.call("UpdateDynamicSchedule", {"chargingProfileId": profile_id,
                                                    "scheduleUpdate": update})
     return str(reply.get("status"))
+
+
+# ----------------------------------------------------------------------------- evseSleep
+SUPPORTS_EVSE_SLEEP = ("SmartChargingCtrlr", "SupportsEvseSleep")
+"""2.1 device-model variable: "When reported as true the Charging Station supports the
+evseSleep flag in a charging schedule period" (2.1 variables list; libocpp reads
+SmartChargingCtrlr.SupportsFeature[EvseSleep] instead (verify))."""
+
+
+@dataclass(frozen=True)
+class EvseSleepSupport:
+    """What a charger REPORTS about evseSleep: ``supported`` only when it reports true (the
+    variable absent, unknown or a CALLERROR counts as unsupported)."""
+
+    supported: bool
+    reported: str | None
+
+    def evidence(self) -> dict[str, Any]:
+        return {"variable": ".".join(SUPPORTS_EVSE_SLEEP), "reported": self.reported,
+                "supported": self.supported}
+
+
+def reported_evse_sleep_support(charger: Charger) -> EvseSleepSupport:
+    """GetVariables SmartChargingCtrlr.SupportsEvseSleep."""
+    component, variable = SUPPORTS_EVSE_SLEEP
+    try:
+        answer = charger.call("GetVariables", {"getVariableData": [
+            {"component": {"name": component}, "variable": {"name": variable}}]})
+    except CallErrorReceived as error:
+        return EvseSleepSupport(False, f"CALLERROR: {error}")
+    for item in answer.get("getVariableResult") or []:
+        if (item.get("variable") or {}).get("name") == variable:
+            if item.get("attributeStatus") != "Accepted":
+                return EvseSleepSupport(False, f"attributeStatus {item.get('attributeStatus')}")
+            value = item.get("attributeValue")
+            return EvseSleepSupport(str(value).strip().lower() == "true", value)
+    return EvseSleepSupport(False, None)
+
+
+def evse_sleep_of(payload: Mapping[str, Any]) -> bool:
+    """TransactionEventRequest.evseSleep (2.1: "True when EVSE electronics are in sleep mode
+    for this transaction"; absent means false)."""
+    return payload.get("evseSleep") is True
 
 
 # ----------------------------------------------------------------------------- EV charging needs

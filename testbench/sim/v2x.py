@@ -126,8 +126,10 @@ class Charger2x(SimCharger):
                info: dict[str, Any], meter: dict[str, Any] | None = None,
                id_token: dict[str, Any] | None = None, evse: bool = False,
                on_result: Any = None) -> None:
+        sleep = v2x_of(self).evse_sleep_report(conn) if event_type != "Ended" else None
+        extra: dict[str, Any] = {} if sleep is None else {"evse_sleep": sleep}  # 2.1 only
         payload = self.call.TransactionEvent(
-            event_type=event_type, timestamp=self.clock.iso_now(), trigger_reason=trigger,
+            **extra, event_type=event_type, timestamp=self.clock.iso_now(), trigger_reason=trigger,
             seq_no=tx.next_seq_no(),
             transaction_info={"transaction_id": tx.id, **info},
             meter_value=[meter] if meter is not None else None,
@@ -197,6 +199,7 @@ class Charger2x(SimCharger):
             ("TxCtrlr", "TxStartPoint"): (TX_START_POINT, True),
             ("TxCtrlr", "TxStopPoint"): (TX_STOP_POINT, True),
             **smart_of(self).variables(),  # SmartChargingCtrlr: Available, Enabled, RateUnit
+            **v2x_of(self).variables(),  # 2.1 SmartChargingCtrlr.SupportsEvseSleep
         }
 
     def _lookup(self, item: dict[str, Any]) -> tuple[str, tuple[str, str] | None]:

@@ -9,6 +9,12 @@ into it by a few calls:
   ``setpoint``, negative = discharge, kept within ``limit`` and ``dischargeLimit``),
   ``Idle`` (no power flow; a profile whose Idle period carries a limit, dischargeLimit or
   setpoint is Rejected). Other modes behave as ``ChargingOnly``.
+- ``evseSleep`` of an Idle period: a charger whose lab entry has ``evse_sleep`` (default)
+  reports ``SmartChargingCtrlr.SupportsEvseSleep`` true and, while such a period leads, sends
+  ``evseSleep: true`` in its TransactionEvents (2.1 TransactionEventRequest.evseSleep "True
+  when EVSE electronics are in sleep mode for this transaction"); without support it reports
+  SupportsEvseSleep false, Accepts the profile, goes Idle and reports ``evseSleep: false``
+  (OCTT TC_Q_126_CS purpose; libocpp Rejects such a profile instead, K01.FR.126 (verify)).
 - ``limitAtSoC`` of a schedule: above that EV state of charge the lower limit applies.
 - ``randomizedDelay`` of a schedule: each change of the command it causes reaches the power
   stage after a random delay in [0, randomizedDelay] lab seconds (seeded per charger, so a
@@ -26,6 +32,8 @@ Fault personalities (``testbench.lab.faults.V2X_FAULTS``): ``rejects-negative-li
 ``ignores-idle`` (an Idle period keeps the previous power flowing),
 ``accepts-idle-with-limits`` (an Idle period with a limit, dischargeLimit or setpoint is
 Accepted instead of Rejected, and then applied as Idle),
+``ignores-evse-sleep`` (reports SupportsEvseSleep true, yet evseSleep false in Idle),
+``claims-evse-sleep`` (reports no support, yet evseSleep true in Idle),
 ``ignores-randomized-delay`` (changes are applied at once), ``ignores-limit-at-soc``
 (limitAtSoC has no effect), ``never-pulls-dynamic-schedule`` (dynUpdateInterval is ignored),
 ``charging-needs-without-v2x`` (NotifyEVChargingNeeds asks for AC_three_phase charging
@@ -263,6 +271,37 @@ class V2xControl:
                 value = value * factor if unit == "W" else value / factor
             out[key] = round(value, 1)
         return out
+
+    # ------------------------------------------------------------------ evseSleep
+    @property
+    def supports_evse_sleep(self) -> bool:
+        """The 2.1 charger supports evseSleep (lab key ``evse_sleep``; fault
+        claims-evse-sleep reports no support)."""
+        return self.active and bool(getattr(self.sim.spec, "evse_sleep", True)) \
+            and not self.sim.has("claims-evse-sleep")
+
+    def variables(self) -> dict[tuple[str, str], tuple[str, bool]]:
+        """2.1 device-model variable SmartChargingCtrlr.SupportsEvseSleep (variables.csv of
+        2.1; libocpp reads SupportsFeature[EvseSleep] (verify))."""
+        if not self.active:
+            return {}
+        flag = "true" if self.supports_evse_sleep else "false"
+        return {("SmartChargingCtrlr", "SupportsEvseSleep"): (flag, True)}
+
+    def evse_sleep_report(self, conn: Any) -> bool | None:
+        """``evseSleep`` of a TransactionEvent of ``conn``'s transaction: None (absent)
+        unless the leading session period is Idle and asks for evseSleep; then whether the
+        electronics sleep (supported, and Idle honoured)."""
+        if not self.active or conn.tx is None:
+            return None
+        lead = self.session_period(conn, self.sim.clock.now())
+        if lead is None or lead[2].get("operation_mode") != "Idle" \
+                or not lead[2].get("evse_sleep"):
+            return None
+        if self.sim.has("claims-evse-sleep"):
+            return True
+        return self.supports_evse_sleep and not self.sim.has("ignores-evse-sleep") \
+            and not self.sim.has("ignores-idle")
 
     # ------------------------------------------------------------------ EV charging needs
     def transaction_started(self, conn: Any) -> None:

@@ -6,8 +6,8 @@ bidirectional ISO 15118-20 EV and a power analyser on every charger. Each fault 
 case meant for it, by the check meant for it (status on the wire, meter, randomizedDelay,
 PullDynamicScheduleUpdate, NotifyEVChargingNeeds), and pass the others it runs. The default
 run covers rejects-negative-limits, discharges-wrong-sign, ignores-idle,
-discharges-after-needs-rejected, ignores-pulled-update and accepts-idle-with-limits; the rest
-is slow.
+discharges-after-needs-rejected, ignores-pulled-update, accepts-idle-with-limits,
+ignores-evse-sleep and claims-evse-sleep (with the SupportsEvseSleep gate); the rest is slow.
 Unit tests of the judging functions (``testbench.procedures.v2x``) come first.
 """
 
@@ -30,15 +30,15 @@ SUITE = str(REPO / "suites" / "v2x")
 EV = "ev-van"
 STATUS, METER, WIRE = "expected 'Accepted'", "meter:", "composite schedule"
 DELAY, PULL, NEEDS = "randomizedDelay:", "PullDynamicScheduleUpdate", "NotifyEVChargingNeeds"
-REJECT = "expected 'Rejected'"
-CHECKS = (STATUS, METER, WIRE, DELAY, PULL, NEEDS, REJECT)
+REJECT, SLEEP = "expected 'Rejected'", "evseSleep:"
+CHECKS = (STATUS, METER, WIRE, DELAY, PULL, NEEDS, REJECT, SLEEP)
 # fault -> {test: checks that must catch it there}; a selected test not listed must pass
 EXPECTED: dict[str, dict[str, set[str]]] = {
     "rejects-negative-limits": {"test_negative_limit_discharges": {STATUS}},
     "discharges-wrong-sign": {"test_negative_limit_discharges": {METER},
                               "test_operation_mode_change": {METER},
                               "test_central_setpoint_push": {METER}},
-    "ignores-idle": {"test_idle_operation_mode": {METER},
+    "ignores-idle": {"test_idle_operation_mode": {METER, SLEEP},
                      "test_idle_from_transaction_start": {METER}},
     "ignores-randomized-delay": {"test_randomized_delay_tx_profile": {DELAY}},
     "ignores-limit-at-soc": {"test_limit_at_soc": {METER}},
@@ -47,9 +47,12 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "discharges-after-needs-rejected": {"test_charging_needs_rejected": {METER}},
     "ignores-pulled-update": {"test_central_setpoint_pull": {METER, WIRE}},
     "accepts-idle-with-limits": {"test_idle_profile_validations": {REJECT}},
+    "ignores-evse-sleep": {"test_idle_operation_mode": {SLEEP}},
+    "claims-evse-sleep": {"test_idle_with_evse_sleep_unsupported": {SLEEP}},
 }
 BIDI = {"bidirectional": True, "iso15118": ["-2", "-20"]}
-SUITE_CASES = 12  # test functions in suites/v2x
+SUITE_CASES = 13  # test functions in suites/v2x
+SLEEP_GATED = "test_idle_with_evse_sleep_unsupported"  # skipped where evseSleep is supported
 NEEDS_AND_PULL = ("discharges-after-needs-rejected", "ignores-pulled-update")
 NEEDS_AND_PULL_TESTS = ("test_charging_needs_rejected", "test_central_setpoint_pull")
 labgen.EVS.setdefault(EV, {"make": "Hauler", "model": "eVan V2G", "software": "5.0.1", "phases": 3,
@@ -144,8 +147,9 @@ def test_soc_crossing_from_measured_power() -> None:
 
 
 # ----------------------------------------------------------------------------- the suite
-def _lab(tmp_path: Path, faults: list[str]) -> tuple[Path, list[ChargerEntry]]:
-    chargers = [ChargerEntry("ok-21", "2.1", extra=BIDI)]
+def _lab(tmp_path: Path, faults: list[str], more: tuple[ChargerEntry, ...] = ()
+         ) -> tuple[Path, list[ChargerEntry]]:
+    chargers = [ChargerEntry("ok-21", "2.1", extra=BIDI), *more]
     chargers += [ChargerEntry(f"{fault[:14]}-21", "2.1", (fault,), extra=BIDI)
                  for fault in faults]
     lab = write_lab(tmp_path / "lab.toml", chargers, [EV], time_scale=20.0,
@@ -223,6 +227,33 @@ def test_idle_profile_validation_fault(tmp_path: Path, testbench_cli) -> None:
     assert result.exit_code == 1, result.output[-2000:]
 
 
+def test_evse_sleep_faults_and_the_gate(tmp_path: Path, testbench_cli) -> None:
+    """TC_Q_125_CS / TC_Q_126_CS run by what the charger reports (SupportsEvseSleep):
+    ignores-evse-sleep (reports support, never evseSleep true) fails Q_125 and
+    claims-evse-sleep (reports none, yet evseSleep true) fails Q_126, each by the evseSleep
+    check; the conformant charger with and without evseSleep passes its case; every charger
+    skips the other case as not applicable."""
+    tests = ("test_idle_operation_mode", SLEEP_GATED)
+    nosleep = ChargerEntry("nosleep-21", "2.1", extra={**BIDI, "evse_sleep": False})
+    lab, chargers = _lab(tmp_path, ["ignores-evse-sleep", "claims-evse-sleep"], (nosleep,))
+    result = testbench_cli("run", "--lab", str(lab), "--unattended", SUITE, "--",
+                           "-k", "idle_operation_mode or evse_sleep_unsupported", timeout_s=300)
+    records = result.verdicts()
+    assert len(records) == len(chargers) * len(tests), sorted(records)
+    runs = {"ok-21": tests[0], "nosleep-21": tests[1], "ignores-evse-s-21": tests[0],
+            "claims-evse-sl-21": tests[1]}
+    problems = [p for entry in chargers for p in _judge(records, entry, (runs[entry.id],))]
+    for entry in chargers:
+        other = tests[1] if runs[entry.id] == tests[0] else tests[0]
+        record = records[(entry.id, EV, other)]
+        if record["verdict"] != "skipped" or "not applicable" not in (record.get("message")
+                                                                       or ""):
+            problems.append(f"{entry.id} {other}: {record['verdict']} (expected skipped as "
+                            f"not applicable): {record.get('message')}")
+    assert not problems, "\n".join(problems) + "\n" + result.output[-2000:]
+    assert result.exit_code == 1, result.output[-2000:]
+
+
 @pytest.mark.slow
 def test_remaining_v2x_faults_and_the_conformant_charger(tmp_path: Path, testbench_cli) -> None:
     """Every other V2X fault fails its case by its check; the conformant charger passes
@@ -245,7 +276,9 @@ def test_remaining_v2x_faults_and_the_conformant_charger(tmp_path: Path, testben
         records = {k: v for k, v in result.verdicts().items() if k[0] == entry.id}
         if not tests:
             bad = [f"{k[2]}: {r['verdict']}: {r.get('message')}" for k, r in records.items()
-                   if r["verdict"] != "passed"]
+                   if r["verdict"] != "passed" and not (
+                       k[2] == SLEEP_GATED and r["verdict"] == "skipped"
+                       and "reports evseSleep support" in (r.get("message") or ""))]
             problems += [f"{entry.id} {b}" for b in bad]
             if len(records) < SUITE_CASES or result.exit_code != 0:
                 problems.append(f"{entry.id}: {len(records)} results, exit "

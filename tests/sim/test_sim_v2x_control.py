@@ -267,3 +267,64 @@ def test_fault_charging_needs_without_v2x() -> None:
         assert needs[0].charging_needs["requested_energy_transfer"] == "AC_three_phase"
         assert "v2x_charging_parameters" not in needs[0].charging_needs
     scenario(body, ("charging-needs-without-v2x",))
+
+
+def _sleep_events(sim: Charger2x) -> list[Any]:
+    sent = [item.build() for item in list(sim.outbox._items)]  # type: ignore[attr-defined]
+    return [m.evse_sleep for m in sent if type(m).__name__ == "TransactionEvent"
+            and m.trigger_reason == "Trigger"]
+
+
+def _supports_evse_sleep(sim: Charger2x) -> str:
+    result = sim.get_variable({"component": {"name": "SmartChargingCtrlr"},
+                               "variable": {"name": "SupportsEvseSleep"}})
+    assert result["attribute_status"] == "Accepted", result
+    return str(result["attribute_value"])
+
+
+@pytest.mark.parametrize(("faults", "supported", "asleep"), [
+    ((), "true", True), (("ignores-evse-sleep",), "true", False),
+    (("claims-evse-sleep",), "false", True)])
+def test_evse_sleep_in_idle_is_reported_in_transaction_events(
+        faults: tuple[str, ...], supported: str, asleep: bool) -> None:
+    def body(sim: Charger2x, clock: StepClock) -> None:
+        assert _supports_evse_sleep(sim) == supported
+        assert install(sim, tx_profile(sim, [period(0, limit=12.0),
+                                             period(30, operation_mode="Idle", evse_sleep=True),
+                                             period(60, limit=12.0)])) == "Accepted"
+        sim.trigger("TransactionEvent", None)
+        clock.at(40.0)
+        smart_of(sim).evaluate()
+        assert current(sim) == 0.0
+        sim.trigger("TransactionEvent", None)
+        clock.at(70.0)
+        smart_of(sim).evaluate()
+        assert current(sim) == 12.0
+        sim.trigger("TransactionEvent", None)
+        events = _sleep_events(sim)
+        assert events[-3:] == [None, asleep, None], events  # absent outside the Idle period
+    scenario(body, faults)
+
+
+def test_without_evse_sleep_support_idle_is_accepted_and_reports_no_sleep() -> None:
+    async def run() -> None:
+        clock = StepClock()
+        spec = ChargerSpec(**{**_charger().__dict__, "evse_sleep": False})
+        sim = Charger2x(spec, {"van": _ev()}, clock, Plant(clock))  # type: ignore[arg-type]
+        conn = sim.connectors[0]
+        sim.select_ev(conn, "van")
+        sim.set_ev_state(conn, "C")
+        sim.start_transaction(conn, "T", "ISO14443", trigger="Authorized")
+        try:
+            assert _supports_evse_sleep(sim) == "false"
+            assert install(sim, tx_profile(sim, [period(0, operation_mode="Idle",
+                                                        evse_sleep=True)])) == "Accepted"
+            sim.trigger("TransactionEvent", None)
+            assert _sleep_events(sim)[-1] is False
+        finally:
+            for task in list(sim._tasks):
+                task.cancel()
+            if smart_of(sim)._task is not None:
+                smart_of(sim)._task.cancel()
+
+    asyncio.run(run())
