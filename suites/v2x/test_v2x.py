@@ -512,9 +512,9 @@ def test_idle_with_evse_sleep_unsupported(session: V2xSession, charger: Any,
 
 
 
-IDLE_WITH_VALUES = (("limit", {"limit": 10 * A}),
-                    ("dischargeLimit", {"discharge_limit": -10 * A}),
-                    ("setpoint", {"setpoint": 10 * A}))
+IDLE_WITH_VALUES: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("limit", {"limit": 10 * A}), ("dischargeLimit", {"discharge_limit": -10 * A}),
+    ("setpoint", {"setpoint": 10 * A}))
 """TC_Q_127_CS: the values an Idle period must not carry, one profile each."""
 
 

@@ -324,7 +324,8 @@ def test_without_evse_sleep_support_idle_is_accepted_and_reports_no_sleep() -> N
         finally:
             for task in list(sim._tasks):
                 task.cancel()
-            if smart_of(sim)._task is not None:
-                smart_of(sim)._task.cancel()
+            pending = smart_of(sim)._task
+            if pending is not None:
+                pending.cancel()
 
     asyncio.run(run())
