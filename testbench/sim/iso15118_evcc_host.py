@@ -25,6 +25,7 @@ import functools
 import logging
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +33,6 @@ from instruments.drivers.iso15118_secc import parse_secc_resource, trigger_path
 from testbench.errors import BenchError
 from testbench.iso15118 import (
     EvccSettings,
-    EVParams,
     Faults,
     V2GLink,
     V2GProcess,
@@ -88,9 +88,9 @@ def ev_settings(ev: EVSpec, current_type: str) -> EvccSettings:
         extra["ac_max_current_a"] = ev.max_current_a * FAULT_FACTOR
         extra["max_charge_power_w"] = (ev.max_current_a * NOMINAL_VOLTAGE_V * phases
                                        * FAULT_FACTOR)
-    return evcc_settings_for(ev, current_type, ev=EVParams(**extra),
-                             charge_loop_cycles=EV_CHARGE_LOOPS,
-                             faults=Faults(timeout_scale=EV_TIMEOUT_SCALE))
+    settings = evcc_settings_for(ev, current_type, charge_loop_cycles=EV_CHARGE_LOOPS,
+                                 faults=Faults(timeout_scale=EV_TIMEOUT_SCALE))
+    return replace(settings, ev=replace(settings.ev, **extra))
 
 
 class EvccHost:
@@ -152,7 +152,11 @@ class EvccHost:
             self._trigger_seen = signal
             if self.process is not None:  # a new SECC: the EV unplugs and plugs in again
                 await loop.run_in_executor(None, functools.partial(self.process.stop, 1.0))
-            self._spawn()
+            try:
+                self._spawn()
+            except (BenchError, OSError) as error:
+                self.problem = f"EV session {self.sessions} did not start: {error}"
+                log.warning("%s: %s", self.ev.id, self.problem)
 
     def _spawn(self) -> None:
         assert self.link is not None
