@@ -29,6 +29,7 @@ SELFTEST_OF_AREA = {  # every *_FAULTS group of testbench.lab.faults -> the self
     "IEC61851_EV_FAULTS": "selftest/test_iec61851_faults.py",
     "CHADEMO_FAULTS": "selftest/test_chademo_faults.py",
     "CHADEMO_EV_FAULTS": "selftest/test_chademo_vehicle_faults.py",
+    "ISO15118_EV_FAULTS": "selftest/test_iso15118_ev_faults.py",
     "ENERGY_SERVICE_FAULTS": "selftest/test_energy_service_faults.py",
     "ISO15118_FAULTS": "selftest/test_iso15118_faults.py",
     "SUNSPEC_FAULTS": "selftest/test_sunspec_faults.py",
