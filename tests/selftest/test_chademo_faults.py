@@ -80,7 +80,8 @@ def test_chademo_faults_are_in_the_catalogue() -> None:
 def test_each_chademo_check_catches_its_fault(tmp_path: Path, testbench_cli) -> None:
     lab = _lab(tmp_path / "lab.toml")
     result = testbench_cli("run", "--lab", str(lab), "--unattended",
-                           str(REPO / "suites" / "chademo"), timeout_s=300)
+                           str(REPO / "suites" / "chademo" / "test_chademo_session.py"),
+                           timeout_s=300)
     verdicts = result.verdicts()
     assert len(verdicts) == len(CHARGERS) * len(TESTS), (sorted(verdicts), result.output[-3000:])
     problems = []
