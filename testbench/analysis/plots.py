@@ -49,7 +49,12 @@ def plot_recording(recording: Recording, path: str | Path,
             units.append(s.unit)
 
     t0 = recording.start_lab_s if len(recording) else 0.0
-    fig = Figure(figsize=(10, 2.6 * len(units) + 0.8), dpi=100, layout="constrained")
+    # A fixed layout and legend place: the constrained layout and loc="best" (which scans
+    # every plotted point) cost more than the rest of the plot on long recordings.
+    height_in = 2.6 * len(units) + 0.8
+    fig = Figure(figsize=(10, height_in), dpi=100)
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.5 / height_in + 0.04,
+                        top=1 - 0.5 / height_in, hspace=0.15)
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(units), 1, sharex=True, squeeze=False)[:, 0]
     panel = {unit: ax for unit, ax in zip(units, axes, strict=True)}
@@ -72,7 +77,7 @@ def plot_recording(recording: Recording, path: str | Path,
     for unit, ax in panel.items():
         ax.set_ylabel(unit if unit not in ("", "1") else "(ratio)")
         ax.grid(True, alpha=0.3)
-        ax.legend(loc="best", fontsize="small")
+        ax.legend(loc="upper right", fontsize="small")
     axes[-1].set_xlabel("lab time since start [s]")
     fig.suptitle(title or _default_title(recording))
     path.parent.mkdir(parents=True, exist_ok=True)
