@@ -34,9 +34,11 @@ from pathlib import Path
 from typing import Any
 
 import allure
+import numpy as np
 import pytest
 
 from suites.iso15118._support import attach, explain
+from testbench.analysis import Recording, Series, save_evidence
 from testbench.iso15118 import SessionResult, physical_value
 from testbench.iso15118.messages import PROTOCOL_BY_NAMESPACE
 from testbench.iso15118.resources import ordered, package_protocol
@@ -213,6 +215,28 @@ def _limit_at(schedule: list[dict[str, Any]], t_s: float, key: str) -> float | N
     return limit
 
 
+def _plot_profile(bay: Bay, profile: list[dict[str, Any]], schedule: list[dict[str, Any]],
+                  key: str) -> None:
+    """CSV + PNG: the EV's planned power vs the schedule in force, at each step."""
+    starts = {float(e["start_s"] or 0) for e in [*profile, *schedule]}
+    times = sorted(starts | {s - 1.0 for s in starts if s >= 1.0})  # steps, not ramps
+    if len(times) < 2:
+        return
+    asked = [_limit_at([{"start_s": e["start_s"] or 0,
+                         "w": e.get("max_power_w", e.get("power_w"))} for e in profile], t, "w")
+             for t in times]
+    allowed = [_limit_at(schedule, t, key) for t in times]
+    as_array = lambda values: np.array([np.nan if v is None else abs(float(v))
+                                        for v in values])
+    recording = Recording(np.array(times), {"ev_profile_w": as_array(asked)},
+                          {"ev_profile_w": "W"})
+    save_evidence(recording, bay.folder, "ev-profile-vs-schedule", plot=True,
+                  channels=["ev_profile_w"],
+                  limits=[("schedule (charger)", Series("schedule_w", "W", np.array(times),
+                                                         as_array(allowed)))],
+                  title="EV charging profile vs the charger's schedule")
+
+
 def test_ev_follows_the_schedule(bay: Bay) -> None:
     """What the EV asks for never exceeds the schedule the charger sent."""
     protocols = [p for p in bay.protocols() if not (p == "-20" and bay.current_type == "AC")]
@@ -236,6 +260,7 @@ def test_ev_follows_the_schedule(bay: Bay) -> None:
             asked.append({"what": "CurrentDemand target", "start_s": None,
                           "asked_w": amps * volts, "allowed_w": limit_w})
     _evidence("schedule vs EV request", {"schedule": schedule, "asked": asked})
+    _plot_profile(bay, profile, schedule, key)
     assert schedule, f"the bench's schedule is not in the V2G log; {explain(result)}"
     assert profile, f"the EV sent no charging profile (PowerDeliveryReq Start); {explain(result)}"
     above = [a for a in asked if a["asked_w"] is not None and a["allowed_w"] is not None
