@@ -390,7 +390,13 @@ class CentralSystem:
         try:
             await conn.start()
         finally:
-            session.detach(conn, ws.close_code, ws.close_reason)
+            code, reason = ws.close_code, ws.close_reason
+            sent, received = ws.protocol.close_sent, ws.protocol.close_rcvd
+            if received is None and sent is not None:
+                # The bench closed the link (e.g. 1009 for an oversized frame) and the
+                # charger never answered the close: record why the bench closed it, not 1006.
+                code, reason = sent.code, f"closed by the central system: {sent.reason}"
+            session.detach(conn, code, reason)
 
 
 def _tls_details(ws: ServerConnection) -> dict[str, Any]:
