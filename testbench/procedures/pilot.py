@@ -94,6 +94,9 @@ class PilotSample:
     ev_current_a: float
     current_a: float | None = None  # analyser, largest phase
     voltage_v: float | None = None  # analyser, mean phase voltage
+    asked_lab_s: float | None = None
+    """Lab time the queries of this sample were sent: its readings may be that old (or one
+    instrument update older), while ``t_lab_s`` is when the last answer arrived."""
 
 
 @dataclass
@@ -130,6 +133,7 @@ class PilotRecorder:
 
     def sample(self) -> PilotSample:
         """Take one sample now (also done by the background thread)."""
+        asked_s = float(self.clock.now())
         reading = self.emulator.pilot_reading()
         current = voltage = None
         if self.analyzer is not None:
@@ -137,7 +141,7 @@ class PilotRecorder:
             current, voltage = float(power.current_a), float(power.voltage_v)
         at_s = float(self.clock.now())
         sample = PilotSample(at_s, reading.state, float(reading.duty_pct), reading.outlet_live,
-                             float(reading.ev_current_a), current, voltage)
+                             float(reading.ev_current_a), current, voltage, asked_s)
         with self._lock:
             self.samples.append(sample)
         return sample
@@ -415,8 +419,11 @@ def power_flow_after_s(samples: Sequence[PilotSample], since_s: float
 
 def outlet_dead_problems(samples: Sequence[PilotSample], after_s: float, what: str
                          ) -> list[str]:
-    """After ``after_s`` the analyser (or box) must see no power at the outlet."""
-    late = [s for s in samples if s.t_lab_s >= after_s]
+    """After ``after_s`` the analyser (or box) must see no power at the outlet. Only samples
+    asked for after ``after_s`` count: a reading answered later but asked for earlier (a
+    slow reply on a loaded machine) may show the outlet as it was before."""
+    late = [s for s in samples
+            if (s.asked_lab_s if s.asked_lab_s is not None else s.t_lab_s) >= after_s]
     bad = [s for s in late if (s.current_a is not None and s.current_a > FLOW_A)
            or (s.voltage_v is None and s.outlet_live) or
            (s.voltage_v is not None and s.voltage_v > LIVE_V)]

@@ -282,3 +282,13 @@ def test_power_flow_is_judged_on_what_was_seen() -> None:
     late = [*rows[:2], (14.5, "C2", 53.3, 0.0), (15.5, "C2", 53.3, 16.0)]
     assert cp.power_flow_after_s(_samples(late), 10.0) == (5.5, 4.5)
     assert cp.power_flow_after_s(_samples(rows[:2]), 10.0) == (None, 0.5)
+
+
+def test_outlet_judged_dead_only_on_readings_asked_for_after_the_deadline() -> None:
+    # a reading asked for before the deadline but answered after it (a slow reply) may show
+    # the outlet as it was: it is not judged; one asked for after the deadline is
+    stale = cp.PilotSample(10.4, "F", 100.0, True, 0.0, 16.0, 230.0, asked_lab_s=9.9)
+    dead = cp.PilotSample(10.6, "F", 100.0, False, 0.0, 0.0, 0.0, asked_lab_s=10.5)
+    assert cp.outlet_dead_problems([stale, dead], 10.0, "state F") == []
+    live = cp.PilotSample(10.8, "F", 100.0, True, 0.0, 16.0, 230.0, asked_lab_s=10.7)
+    assert cp.outlet_dead_problems([stale, dead, live], 10.0, "state F")
