@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from labgen import ChargerEntry, write_lab
 
 REPO = Path(__file__).resolve().parents[2]
@@ -113,6 +114,7 @@ def test_bad_input_is_refused_before_anything_runs(tmp_path: Path):
     assert not (tmp_path / "reports" / "runs").exists()  # nothing ran
 
 
+@pytest.mark.slow  # a full CLI run (20-30 s): CI runs it once with -m slow
 def test_charger_that_never_comes_back_ends_with_a_verdict_in_bounded_time(tmp_path: Path):
     lab = write_lab(tmp_path / "lab.toml",
                     [ChargerEntry("gone", "2.1", ("firmware-never-back-after-install",))],

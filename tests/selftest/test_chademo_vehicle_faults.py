@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from labgen import free_port
 
 from testbench.lab.faults import CHADEMO_EV_FAULTS, EV_FAULTS
@@ -81,6 +82,7 @@ def test_chademo_ev_faults_are_in_the_catalogue() -> None:
     assert faults == set(CHADEMO_EV_FAULTS) <= set(EV_FAULTS)
 
 
+@pytest.mark.slow  # a full CLI run (20-30 s): CI runs it once with -m slow
 def test_each_chademo_vehicle_check_catches_its_fault(tmp_path: Path, testbench_cli) -> None:
     lab = _lab(tmp_path / "lab.toml")
     result = testbench_cli("run", "--lab", str(lab), "--unattended", str(SUITE), timeout_s=240)

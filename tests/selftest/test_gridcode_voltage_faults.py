@@ -90,6 +90,7 @@ def _run(tmp_path: Path, cases: Cases, testbench_cli) -> None:
     _check(result, cases)
 
 
+@pytest.mark.slow  # a full CLI run (20-30 s): CI runs it once with -m slow
 def test_fixed_q_and_ride_through_catch_their_faults(tmp_path: Path, testbench_cli) -> None:
     _run(tmp_path, FAST, testbench_cli)
 

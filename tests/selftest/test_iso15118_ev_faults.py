@@ -121,6 +121,7 @@ def test_iso15118_ev_faults_are_in_the_catalogue() -> None:
     assert faults == set(ISO15118_EV_FAULTS) <= set(EV_FAULTS)
 
 
+@pytest.mark.slow  # a full CLI run (20-30 s): CI runs it once with -m slow
 def test_schedule_check_catches_an_ev_asking_above_it(tmp_path: Path, testbench_cli) -> None:
     evs = {ev: EVS[ev] for ev in ("ev-ok", "ev-greedy")}
     lab = _lab(tmp_path / "lab.toml", evs)

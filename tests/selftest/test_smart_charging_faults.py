@@ -119,6 +119,7 @@ def test_each_smart_charging_check_catches_its_fault(tmp_path: Path, testbench_c
     assert len(evidence) == 2 * len(chargers), evidence
 
 
+@pytest.mark.slow  # a full CLI run (20-30 s): CI runs it once with -m slow
 def test_profile_management_cases_catch_their_faults(tmp_path: Path, testbench_cli) -> None:
     """One run of the profile-management case files: conformant 1.6 and 2.0.1 chargers pass
     every case (2.x-only ones skip on 1.6); each faulty charger fails exactly the cases meant

@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import labgen
+import pytest
 from gridlab import V2G_EV
 from labgen import ChargerEntry, free_port, write_lab
 
@@ -72,6 +73,7 @@ def _lab(path: Path) -> Path:
                      name="sunspec-selftest")
 
 
+@pytest.mark.slow  # a full CLI run (20-30 s): CI runs it once with -m slow
 def test_sunspec_settings_case_catches_ignored_writes(tmp_path: Path, testbench_cli) -> None:
     lab = _lab(tmp_path / "lab.toml")
     result = testbench_cli("run", "--lab", str(lab), "--unattended", "-k", "sunspec",

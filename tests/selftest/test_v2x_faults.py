@@ -192,6 +192,7 @@ def test_each_v2x_check_catches_its_fault(tmp_path: Path, testbench_cli) -> None
     assert len(evidence) == 2 * len(chargers), evidence
 
 
+@pytest.mark.slow  # a full CLI run (20-30 s): CI runs it once with -m slow
 def test_needs_rejected_and_pulled_update_faults(tmp_path: Path, testbench_cli) -> None:
     """The bench's answers matter: after a Rejected NotifyEVChargingNeeds
     (discharges-after-needs-rejected) and with a new setpoint in the answer to a pull
@@ -227,6 +228,7 @@ def test_idle_profile_validation_fault(tmp_path: Path, testbench_cli) -> None:
     assert result.exit_code == 1, result.output[-2000:]
 
 
+@pytest.mark.slow  # a full CLI run (20-30 s): CI runs it once with -m slow
 def test_evse_sleep_faults_and_the_gate(tmp_path: Path, testbench_cli) -> None:
     """TC_Q_125_CS / TC_Q_126_CS run by what the charger reports (SupportsEvseSleep):
     ignores-evse-sleep (reports support, never evseSleep true) fails Q_125 and
