@@ -54,7 +54,7 @@ class ScpiTransport:
                 write_termination=self.termination,
                 timeout=int(self.timeout_s * 1000),
             )
-        except Exception as exc:  # noqa: BLE001 - pyvisa raises many kinds
+        except Exception as exc:
             raise InstrumentError(
                 self.instrument, f"open {self.resource}", None,
                 f"cannot connect ({exc}). Check that the instrument is powered, reachable "
@@ -68,7 +68,7 @@ class ScpiTransport:
         if self._stale:
             try:
                 self._session.close()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass
             self._session = self._open()
             self._stale = False
@@ -79,7 +79,7 @@ class ScpiTransport:
         with self._lock:
             try:
                 self._fresh_session().write(command)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 raise InstrumentError(self.instrument, command, None, f"write failed: {exc}") from exc
 
     def query(self, command: str) -> str:
@@ -98,7 +98,7 @@ class ScpiTransport:
             except UnicodeDecodeError as exc:
                 raise InstrumentError(self.instrument, command, repr(exc.object[:40]),
                                       "reply is not text (garbage on the line)") from exc
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 raise InstrumentError(self.instrument, command, None, f"query failed: {exc}") from exc
         return reply.strip()
 
@@ -139,7 +139,7 @@ class ScpiTransport:
         with self._lock:
             try:
                 self._session.close()
-            except Exception:  # noqa: BLE001 - closing a dead session is fine
+            except Exception:
                 pass
 
 
@@ -149,5 +149,5 @@ def _no_delay(session: Any) -> None:
         sock = session.visalib.sessions[session.session].interface
         if isinstance(sock, socket.socket):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    except Exception:  # noqa: BLE001 - best effort; other session kinds have no socket
+    except Exception:
         pass
