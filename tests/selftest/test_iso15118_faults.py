@@ -28,8 +28,9 @@ from testbench.lab.faults import CHARGER_FAULTS, ISO15118_FAULTS
 
 REPO = Path(__file__).resolve().parents[2]
 SUITE = str(REPO / "suites" / "iso15118")
-EV = "ev-v2g"
-# an ISO 15118 EV for generated labs (labgen's EVs have no high-level communication)
+EV = "ev-v2g-hlc"
+# an ISO 15118 -2/-20 EV for generated labs (labgen's EVs have no high-level communication;
+# its own id: gridlab's "ev-v2g" speaks -20 only, and whichever module loads first would win)
 labgen.EVS.setdefault(EV, {"make": "Hauler", "model": "eVan V2G", "software": "5.0.1", "phases": 3,
                                "min_current_a": 6.0, "max_current_a": 16.0, "battery_kwh": 90.0,
                                "initial_soc_pct": 40.0, "iso15118": ["-2", "-20"],
