@@ -24,10 +24,7 @@ Instrument faults: ``silent``, ``garbage``, ``disconnect`` (as the other EV-side
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import struct
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +32,7 @@ import can
 
 from instruments.twins.socketcand import SocketcandServer
 from testbench.clock import LabClock
+from testbench.sim.chademo_node import CyclicCanNode
 
 INSULATION_S = 2.0
 """Lab seconds of the simulated insulation test between lock and energising."""
@@ -45,8 +43,6 @@ RAMP_A_PER_S = 20.0
 EV_TIMEOUT_S = 1.0
 """Lab seconds without vehicle frames after which the vehicle counts as unplugged."""
 
-MIN_PERIOD_S = 0.01
-"""Shortest wall-clock cycle of the controller's frames under time compression."""
 
 OVERCURRENT_FACTOR = 1.10
 PROTOCOL = 2
@@ -63,7 +59,7 @@ class ChargerLink:
         self.has_fault = has_fault
 
 
-class ChademoCharger:
+class ChademoCharger(CyclicCanNode):
     """The CHAdeMO controller of one DC connector."""
 
     def __init__(self, link: ChargerLink, clock: LabClock, available_v: int = 500,
@@ -84,9 +80,6 @@ class ChademoCharger:
         self.last_ev_lab_s: float | None = None
         self.stage_since_lab_s = 0.0
         self.received: list[can.Message] = []
-        self._bus: can.BusABC | None = None
-        self._notifier: can.Notifier | None = None
-        self._ticker: asyncio.Task[None] | None = None
         self._last_tick_lab_s: float | None = None
         self.limit_a: Callable[[], float] = lambda: float(available_a)
         """The charger's own current limit now (e.g. from smart charging)."""
@@ -202,42 +195,7 @@ class ChademoCharger:
             return
         if self.stage == "idle":
             return  # a charger speaks CHAdeMO only once a vehicle is connected
-        for ident, data in self.frames():
-            with contextlib.suppress(can.CanError):
-                self._bus.send(can.Message(arbitration_id=ident, data=data,
-                                           is_extended_id=False, timestamp=time.time()))
-
-    async def _tick(self) -> None:
-        # CHAdeMO's 100 ms cycle is lab time: under time compression it shrinks, down to
-        # MIN_PERIOD_S of wall time.
-        period_s = max(MIN_PERIOD_S, self.clock.wall_duration(self.period_s))
-        while True:
-            self.step(self.clock.now())
-            self._send()
-            await asyncio.sleep(period_s)
-
-    # ------------------------------------------------------------------ lifecycle
-    async def start(self, channel: str) -> None:
-        """Join the ``virtual`` channel and run the controller."""
-        loop = asyncio.get_running_loop()
-        self._bus = can.Bus(interface="virtual", channel=channel)
-        self._notifier = can.Notifier(
-            self._bus, [lambda m: loop.call_soon_threadsafe(self._on_message, m)],
-            timeout=0.05)
-        self._ticker = asyncio.create_task(self._tick())
-
-    async def stop(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
-            self._ticker = None
-        if self._notifier is not None:
-            self._notifier.stop()
-            self._notifier = None
-        if self._bus is not None:
-            self._bus.shutdown()
-            self._bus = None
+        self._send_standard(self.frames())
 
     def describe(self) -> dict[str, Any]:
         return {"stage": self.stage, "present_a": round(self.present_a, 1),

@@ -32,16 +32,14 @@ charging-system fault flag). Instrument faults: ``silent``, ``garbage``, ``disco
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import struct
-import time
 from typing import Any
 
 import can
 
 from instruments.twins.socketcand import SocketcandServer
 from testbench.clock import LabClock
+from testbench.sim.chademo_node import CyclicCanNode
 
 MAX_BATTERY_V = 410
 TARGET_V = 400
@@ -52,8 +50,6 @@ RAMP_A_PER_S = 25.0
 CHARGER_TIMEOUT_S = 1.0
 """Lab seconds without charger frames after which the session is over."""
 
-MIN_PERIOD_S = 0.01
-"""Shortest wall-clock cycle of the vehicle's frames under time compression."""
 
 PROTOCOL = 2
 FULL_SOC_PCT = 100.0
@@ -64,7 +60,7 @@ EARLY_ENABLE = "chademo-enables-before-charger"
 FAULT_ON_STOP = "chademo-faults-on-normal-stop"
 
 
-class ChademoVehicleSim:
+class ChademoVehicleSim(CyclicCanNode):
     """The CHAdeMO controller of one simulated vehicle."""
 
     def __init__(self, clock: LabClock, max_current_a: float, capacity_kwh: float,
@@ -87,9 +83,6 @@ class ChademoVehicleSim:
         self.received: list[can.Message] = []
         self.sessions = 0
         self.system_fault = False
-        self._bus: can.BusABC | None = None
-        self._notifier: can.Notifier | None = None
-        self._ticker: asyncio.Task[None] | None = None
         self._last_tick_lab_s: float | None = None
 
     def has(self, fault: str) -> bool:
@@ -196,42 +189,7 @@ class ChademoVehicleSim:
     def _send(self) -> None:
         if self.fault in ("silent", "disconnect") or self._bus is None:
             return
-        for ident, data in self.frames():
-            with contextlib.suppress(can.CanError):
-                self._bus.send(can.Message(arbitration_id=ident, data=data,
-                                           is_extended_id=False, timestamp=time.time()))
-
-    async def _tick(self) -> None:
-        period_s = max(MIN_PERIOD_S, self.clock.wall_duration(self.period_s))
-        while True:
-            self.step(self.clock.now())
-            self._send()
-            await asyncio.sleep(period_s)
-
-    # ------------------------------------------------------------------ lifecycle
-    async def start(self, channel: str) -> None:
-        """Join the ``virtual`` channel and run the controller."""
-        loop = asyncio.get_running_loop()
-
-        def deliver(message: can.Message) -> None:
-            loop.call_soon_threadsafe(self._on_message, message)
-
-        self._bus = can.Bus(interface="virtual", channel=channel)
-        self._notifier = can.Notifier(self._bus, [deliver], timeout=0.05)
-        self._ticker = asyncio.create_task(self._tick())
-
-    async def stop(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
-            self._ticker = None
-        if self._notifier is not None:
-            self._notifier.stop()
-            self._notifier = None
-        if self._bus is not None:
-            self._bus.shutdown()
-            self._bus = None
+        self._send_standard(self.frames())
 
     def describe(self) -> dict[str, Any]:
         return {"stage": self.stage, "request_a": int(self.request_a),
