@@ -45,8 +45,7 @@ def stop_session(station: Any, charger: Any, started: ocpp.TransactionStart | No
     """Remote stop (best effort) and unplug, whatever happened."""
     if started is not None:
         with contextlib.suppress(Exception):
-            ocpp.remote_stop(charger, started.transaction_id)
-            ocpp.expect_transaction_ended(charger, WITHIN_S)
+            ocpp.stop_transaction(charger, started.transaction_id, WITHIN_S)
     with contextlib.suppress(Exception):
         station.unplug()
 

@@ -80,8 +80,7 @@ class Session:
         """Stop the transaction and the recording; judge the meter; keep the evidence."""
         try:
             if self.started is not None:
-                ocpp.remote_stop(self.charger, self.started.transaction_id)
-                ocpp.expect_transaction_ended(self.charger, WITHIN_S)
+                ocpp.stop_transaction(self.charger, self.started.transaction_id, WITHIN_S)
         finally:
             self._save_wire()
             if self.acquisition is not None:

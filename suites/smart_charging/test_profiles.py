@@ -89,8 +89,7 @@ def test_tx_profile_wrong_transaction_rejected(charger: Any, station: Any, clock
     request = profile(charger, profile_id=32, stack_level=0, purpose="TxProfile",
                       kind="Relative", periods=[(0, 8.0)], transaction_id=wrong)
     status = str(charger.call("SetChargingProfile", request).get("status"))
-    ocpp.remote_stop(charger, started.transaction_id)
-    ocpp.expect_transaction_ended(charger, WITHIN_S)
+    ocpp.stop_transaction(charger, started.transaction_id, WITHIN_S)
     smart.expect_status(status, "Rejected",
                         f"SetChargingProfile TxProfile for transaction {wrong} while "
                         f"{started.transaction_id} runs")

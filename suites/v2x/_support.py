@@ -147,8 +147,7 @@ class V2xSession:
                     self.acquisition.stop()
                 recording = self.acquisition.recording
             if self.started is not None:
-                ocpp.remote_stop(self.charger, self.started.transaction_id)
-                ocpp.expect_transaction_ended(self.charger, WITHIN_S)
+                ocpp.stop_transaction(self.charger, self.started.transaction_id, WITHIN_S)
         finally:
             _save_json(self.folder, "v2x-profiles", self.book.sent)
             _save_json(self.folder, "v2x-composite", self.answers)

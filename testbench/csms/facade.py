@@ -143,6 +143,10 @@ class ChargerHandle:
     def connected(self) -> bool:
         return self._session.state.connected
 
+    def sleep(self, lab_s: float) -> None:
+        """Wait ``lab_s`` lab seconds (the bench's clock, compressed or not)."""
+        self._clock.sleep(lab_s)
+
     # ------------------------------------------------------------------ calls
     def call(self, action: str, payload: dict[str, Any],
              timeout_s: float | None = None) -> dict[str, Any]:

@@ -22,6 +22,7 @@ class Charger(Protocol):
     def call(self, action: str, payload: dict, timeout_s: float | None = None) -> dict: ...
     def expect(self, action: str, within_s: float, where: Any = None, **fields: Any) -> Any: ...
     def messages(self, action: str | None = None, since_mark: bool = True) -> list[Any]: ...
+    def sleep(self, lab_s: float) -> None: ...
 
 
 def is_v16(charger: Charger) -> bool:
@@ -131,6 +132,30 @@ def remote_start(charger: Charger, id_token: str, evse_id: int = 1, remote_start
             "idToken": {"idToken": id_token, "type": "ISO14443"},
             "evseId": evse_id, "remoteStartId": remote_start_id})
     return str(reply.get("status"))
+
+
+UNKNOWN_ID_GRACE_S = 5.0
+"""Lab seconds a 1.6 charger is given to take in the StartTransaction answer (and so learn
+the transaction id) before a RemoteStopTransaction it rejects counts as rejected."""
+
+
+def stop_transaction(charger: Charger, transaction_id: str, within_s: float) -> Any:
+    """Remote-stop ``transaction_id`` and wait for the end of the transaction.
+
+    A 1.6 charger learns the id only from the StartTransaction answer; asked to stop right
+    after the start it may not know it yet and say Rejected. It is asked again, every
+    0.5 lab s for up to ``UNKNOWN_ID_GRACE_S``, before that counts.
+    """
+    status = remote_stop(charger, transaction_id)
+    waited_s = 0.0
+    while status != "Accepted" and is_v16(charger) and waited_s < UNKNOWN_ID_GRACE_S:
+        charger.sleep(0.5)
+        waited_s += 0.5
+        status = remote_stop(charger, transaction_id)
+    if status != "Accepted":
+        raise DeviceFailure(f"charger {charger.id} answered the remote stop of transaction "
+                            f"{transaction_id} with {status!r}, expected 'Accepted'")
+    return expect_transaction_ended(charger, within_s)
 
 
 def remote_stop(charger: Charger, transaction_id: str) -> str:
