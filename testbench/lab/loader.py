@@ -110,6 +110,9 @@ _LAB_FIELDS = (
            hint="1.0 is real time, 10.0 runs the simulated lab ten times faster"),
     _Field("output_dir", "path", '"reports"'),
     _Field("operator_timeout_s", "number", "120", low=0, low_open=True),
+    _Field("rerun_bench_errors", "int", "1", low=0, high=3,
+           hint="how often a test that ended in a bench error (not a device failure) is run "
+                "again; 0 never"),
 )
 
 _CSMS_FIELDS = (

@@ -27,6 +27,9 @@ class LabSettings:
     time_scale: float = 1.0
     output_dir: Path = Path("reports")
     operator_timeout_s: float = 120.0
+    rerun_bench_errors: int = 0
+    """Times a test whose only problem was the bench's (a BenchError: sampling gap,
+    instrument timeout, ...) is run again before its error stands; 0 never."""
 
 
 @dataclass(frozen=True)

@@ -288,6 +288,37 @@ class BenchSession:
             self.live.start(total=self.bench_items)
             self.live_started = True
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+        """``[lab] rerun_bench_errors = N``: a test whose only failure was the bench's own
+        (a :class:`BenchError`, e.g. a sampling gap on a loaded machine) runs again, up to
+        N times; its verdict is the last attempt's, and the message names the earlier
+        bench errors. Device failures are never re-run."""
+        if _pairing_of(item) is None or self.lab.settings.rerun_bench_errors <= 0:
+            return None
+        reruns = self.lab.settings.rerun_bench_errors
+        from _pytest.runner import runtestprotocol
+
+        item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+        earlier: list[str] = []
+        for attempt in range(reruns + 1):
+            item.stash[PHASES_KEY] = []
+            item.stash[RERUNS_KEY] = list(earlier)
+            reports = runtestprotocol(item, nextitem=nextitem, log=False)
+            phases = item.stash[PHASES_KEY]
+            failed = [p for p in phases if p.outcome == "failed"]
+            if attempt < reruns and failed and all(p.bench_error for p in failed):
+                earlier.append(failed[0].message)
+                sys.stderr.write(f"\ntestbench: {item.nodeid}: bench error, running it again "
+                                 f"({attempt + 1}/{reruns}): {failed[0].message}\n")
+                item._initrequest()  # type: ignore[attr-defined]  # fresh fixtures
+                continue
+            for report in reports:
+                item.ihook.pytest_runtest_logreport(report=report)
+            break
+        item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+        return True
+
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
         report = yield
@@ -299,7 +330,9 @@ class BenchSession:
         elif report.failed:
             exc = call.excinfo.value if call.excinfo is not None else Exception("failed")
             device_fault, message = describe(exc)
-            phases.append(PhaseOutcome(report.when, "failed", device_fault, message))
+            bench_error = isinstance(exc, BenchError) and not isinstance(exc, LabConfigError)
+            phases.append(PhaseOutcome(report.when, "failed", device_fault, message,
+                                       bench_error=bench_error and not device_fault))
         else:
             phases.append(PhaseOutcome(report.when, "passed", False, ""))
         if report.when == "teardown":
@@ -362,6 +395,11 @@ class BenchSession:
         lab = self.lab
         charger, ev = lab.chargers[pairing.charger], lab.evs[pairing.ev]
         verdict, message = combine(phases)
+        earlier = item.stash.get(RERUNS_KEY, [])
+        if earlier:
+            message = (f"{message} " if message else "") + (
+                f"(run {len(earlier) + 1} times; earlier bench error(s): " + "; ".join(earlier)
+                + ")")
         message = redact_text(message)
         started = item.stash.get(STARTED_KEY, time.time())
         record = ResultRecord(
@@ -470,6 +508,7 @@ class BenchSession:
 RESULT_PROPERTY = "testbench_result"
 STARTED_KEY = pytest.StashKey[float]()
 EVIDENCE_KEY = pytest.StashKey[list[str]]()
+RERUNS_KEY = pytest.StashKey[list[str]]()
 
 
 def with_firmware(lab: Lab, overrides: list[str]) -> Lab:

@@ -17,6 +17,8 @@ class PhaseOutcome:
     outcome: str  # passed | failed | skipped
     device_fault: bool
     message: str
+    bench_error: bool = False
+    """The phase failed on a :class:`BenchError` (the bench's problem, worth a re-run)."""
 
 
 def describe(exc: BaseException) -> tuple[bool, str]:

@@ -32,6 +32,9 @@ def test_summary_compares_each_scale_with_the_scale_1_run(bench: ModuleType) -> 
     assert not bench.targets_met(summary)
     runs[1]["verdicts"]["b"] = "failed"
     assert bench.targets_met(bench.summarise(runs))
+    runs[1]["wall_s"] = 100.0 / 19.0  # identical verdicts but only 19x: not met
+    assert bench.summarise(runs)["scales"]["20"]["reruns"] == 0
+    assert not bench.targets_met(bench.summarise(runs))
 
 
 @pytest.mark.slow
