@@ -178,14 +178,13 @@ def test_der_control_read_back(kind, station, charger, clock, bench, request):
                             + "; ".join(problems))
 
 
-def _with_lfsm_o(params: GridCodeParameters, threshold_hz: float, droop_pct: float
-                 ) -> GridCodeParameters:
-    """``params`` with the LFSM-O threshold and droop the FreqDroop control set."""
+def _with_lfsm_o(params: GridCodeParameters, threshold_hz: float, droop_pct: float,
+                 source: str = "SetDERControl FreqDroop (this test)") -> GridCodeParameters:
+    """``params`` with the LFSM-O threshold and droop a setting wrote (``source``)."""
     section = params.lfsm_o
     values = dict(section.__dict__["_values"])
     for name, value in (("threshold_hz", threshold_hz), ("droop_pct", droop_pct)):
-        values[name] = dataclasses.replace(section.param(name), value=value,
-                                           source="SetDERControl FreqDroop (this test)")
+        values[name] = dataclasses.replace(section.param(name), value=value, source=source)
     return dataclasses.replace(params, lfsm_o=LfsmO(params.name, values))
 
 

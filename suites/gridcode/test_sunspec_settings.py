@@ -16,6 +16,10 @@ without one the cases are not applicable. Values come from the station's paramet
   705; one voltage step from nominal to the high end of the curve, held 3 Tr; the
   steady-state Q (after 2 Tr) lies on the curve at the measured voltage.
 
+- **Frequency droop at the meter**: discharging at rated power, a 711 droop with the
+  LFSM-O threshold and droop the OCPP FreqDroop case asks for (0.6 x the set's droop, the
+  threshold 0.1 Hz higher; so a unit keeping the set's characteristic fails); the LFSM-O
+  procedure then judges open loop at Tr and the steady state on the written droop.
 - **SetDERControl read back over SunSpec** (OCPP 2.1 chargers): the set's volt-var curve
   sent over OCPP shows as 705's active curve, enabled; after ClearDERControl, disabled.
 
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import io
 import math
 from typing import Any
@@ -39,6 +44,8 @@ from instruments.contracts import FrequencyDroop, VoltVarCurve
 from suites.gridcode import _der, _evidence
 from suites.gridcode import _support as s
 from suites.gridcode import test_voltage_reactive as vr
+from suites.gridcode.test_der_settings import _freq_droop_request, _with_lfsm_o
+from suites.gridcode.test_lfsm import _lfsm
 from testbench.analysis.judgement import Judgement
 from testbench.analysis.mra import MRA, judge_steady_state
 from testbench.analysis.reactive import generator_q, q_for_cos_phi
@@ -306,3 +313,26 @@ def der_curve_text(der: Any) -> str:
     except Exception as error:  # noqa: BLE001 - a message, never the verdict
         return f"unreadable: {error}"
     return f"{'enabled' if on else 'disabled'}, points {list(curve.points)}"
+
+
+@pytest.mark.requires(*METER)
+@s.skips_unknown_parameters
+def test_sunspec_frequency_droop_at_meter(station, charger, clock, bench, request):
+    """A frequency droop written over SunSpec 711 takes effect: the measured LFSM-O
+    response (discharging at rated power) follows the written threshold and droop."""
+    der = _der_of(station)
+    if 711 not in der.models():
+        pytest.skip("not applicable: the SunSpec map has no model 711 (frequency droop)")
+    params = s.params_of(station)
+    _sent, threshold_hz, droop_pct = _freq_droop_request(params)
+    f_n = float(params.nominal.frequency_hz)
+    written = dataclasses.replace(_droop(params), db_of_hz=round(threshold_hz - f_n, 4),
+                                  k_of=droop_pct / 100.0)
+    judged = _with_lfsm_o(params, threshold_hz, droop_pct, source="SunSpec 711 (this test)")
+    try:
+        _lfsm("lfsm_o", s.OperatingPoint(-1.0), station, charger, clock, bench, request,
+              params=judged, setup=lambda: der.set_freq_droop(written),
+              name=f"SunSpec 711 droop {droop_pct:g} % from {threshold_hz:g} Hz, LFSM-O")
+    finally:
+        with contextlib.suppress(Exception):
+            der.set_freq_droop(_droop(params))  # the set's characteristic back

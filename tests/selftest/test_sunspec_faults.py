@@ -6,7 +6,7 @@ bidirectional 2.1 chargers, each with its own chroma-61800 grid emulator, a yoko
 analyser on its grid side and (but one) a ``sunspec-der`` instrument (role
 ``der_settings``) on its SunSpec Modbus interface: a conformant one passes every case; with
 ``sunspec-ignores-writes`` every value reads back (read-back passes) but Q never follows (the
-meter cases fail on the steady-state judgement); with ``sunspec-drops-sign`` the fixed Q and
+meter cases, Q and the frequency droop, fail on the steady-state judgement); with ``sunspec-drops-sign`` the fixed Q and
 the curve's negative Q points read back positive (both read-back cases fail); without a
 ``der_settings`` instrument the cases are skipped as not applicable.
 """
@@ -28,20 +28,23 @@ READ_BACK = "test_sunspec_settings_read_back"
 FIXED_PF = "test_sunspec_fixed_cos_phi_at_meter"
 VOLT_VAR = "test_sunspec_volt_var_at_meter"
 OCPP_BACK = "test_sunspec_reads_back_der_control"
+DROOP = "test_sunspec_frequency_droop_at_meter"
 
 # charger -> (faults, has SunSpec, test -> expected verdict and the text its message names)
 CASES: dict[str, tuple[tuple[str, ...], bool, dict[str, tuple[str, str]]]] = {
     "v2g-ok": ((), True, {READ_BACK: ("passed", ""), FIXED_PF: ("passed", ""),
-                          VOLT_VAR: ("passed", ""), OCPP_BACK: ("passed", "")}),
+                          VOLT_VAR: ("passed", ""), OCPP_BACK: ("passed", ""),
+                          DROOP: ("passed", "")}),
     "v2g-ssw": (("sunspec-ignores-writes",), True, {
         READ_BACK: ("passed", ""), FIXED_PF: ("failed", "judge_steady_state"),
-        VOLT_VAR: ("failed", "judge_steady_state")}),
+        VOLT_VAR: ("failed", "judge_steady_state"), DROOP: ("failed", "judge_steady_state")}),
     "v2g-sign": (("sunspec-drops-sign",), True, {READ_BACK: ("failed", "read_back"),
                                                  OCPP_BACK: ("failed", "read_back")}),
     "v2g-nossp": ((), False, {READ_BACK: ("skipped", "der_settings"),
                               FIXED_PF: ("skipped", "der_settings"),
                               VOLT_VAR: ("skipped", "der_settings"),
-                              OCPP_BACK: ("skipped", "der_settings")}),
+                              OCPP_BACK: ("skipped", "der_settings"),
+                              DROOP: ("skipped", "der_settings")}),
 }
 
 
