@@ -81,6 +81,21 @@ def volt_watt(params: GridCodeParameters) -> dict[str, Any]:
         "responseTime": round(tr_from_three_tau_s(float(params.p_u.three_tau_s)), 3)})
 
 
+def freq_watt(threshold_hz: float, droop_pct: float, nominal_hz: float,
+              response_time_s: float) -> dict[str, Any]:
+    """An over-frequency P(f) curve as a FreqWatt control: 100 % of rated up to
+    ``threshold_hz``, falling along ``droop_pct`` (0 % at threshold + droop x f_n) and 0 %
+    beyond (x in Hz, y in % of rated, ``PctMaxW``; axes (verify) against the OCPP 2.1 R
+    use cases)."""
+    zero_hz = threshold_hz + droop_pct / 100.0 * nominal_hz
+    points = [(nominal_hz - 5.0, 100.0), (threshold_hz, 100.0), (zero_hz, 0.0),
+              (max(zero_hz, nominal_hz + 5.0) + 0.1, 0.0)]
+    return _request("FreqWatt", curve={
+        "priority": PRIORITY, "yUnit": "PctMaxW",
+        "curveData": [{"x": round(x, 4), "y": round(y, 4)} for x, y in points],
+        "responseTime": round(response_time_s, 3)})
+
+
 def fixed_pf(cos_phi: float, *, under_excited: bool) -> dict[str, Any]:
     """Fixed cos phi, absorbing (under-excited) or injecting."""
     key, kind = ("fixedPFAbsorb", "FixedPFAbsorb") if under_excited else ("fixedPFInject",

@@ -1,8 +1,8 @@
 """DER settings over OCPP 2.1 (R block): what was set is what the charger reports back, and
-a frequency-droop setting changes the measured LFSM-O response.
+frequency-droop and frequency-watt settings change the measured LFSM-O response.
 
 - **Read-back** (per control type: VoltVar, WattPF, VoltWatt, FixedPFAbsorb, FixedPFInject,
-  FixedVar, FreqDroop; values from the station's parameter set): SetDERControl, then
+  FixedVar, FreqDroop, FreqWatt; values from the station's parameter set): SetDERControl, then
   GetDERControl for that controlId must be Accepted and the ReportDERControl that follows
   must list the control with the same type, isDefault, priority, curve points (x, y), yUnit
   and response time, or the same setpoint / displacement / excitation / droop values
@@ -14,6 +14,10 @@ a frequency-droop setting changes the measured LFSM-O response.
   of :mod:`suites.gridcode.test_lfsm` judged against the characteristic that was *set*
   (open loop at Tr, steady state on the new droop). A unit keeping the set's droop, or with
   a wrong droop, fails the steady state.
+- **FreqWatt follows** (discharging at rated power): a P(f) curve from the set's LFSM-O
+  threshold falling with ``DROOP_FACTOR`` x its droop (steeper than the unit's own LFSM-O,
+  so the curve binds), then the same LFSM-O procedure judged against the curve. A unit that
+  ignores the curve keeps its own, shallower response and fails the steady state.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ THRESHOLD_MAX_HZ = 50.5
 """Highest LFSM-O threshold EN 50549-1 lets the DSO set (50.2-50.5 Hz)."""
 REQUEST_ID = 6201
 CONTROLS = ["VoltVar", "WattPF", "VoltWatt", "FixedPFAbsorb", "FixedPFInject", "FixedVar",
-            "FreqDroop"]
+            "FreqDroop", "FreqWatt"]
 
 
 def _setting(kind: str, params: GridCodeParameters) -> dict[str, Any]:
@@ -67,7 +71,22 @@ def _setting(kind: str, params: GridCodeParameters) -> dict[str, Any]:
         if kind == "FixedVar":
             return _der.fixed_var(-math.sin(math.acos(cos_phi)) * 100.0)
         return _der.fixed_pf(cos_phi, under_excited=under)
+    if kind == "FreqWatt":
+        return _freq_watt_request(params)[0]
     return _freq_droop_request(params)[0]
+
+
+def _freq_watt_request(params: GridCodeParameters) -> tuple[dict[str, Any], float, float]:
+    """(FreqWatt request, threshold Hz, droop %): the set's LFSM-O threshold with
+    ``DROOP_FACTOR`` x its droop, so that the curve, not the unit's own LFSM-O, binds."""
+    _der.require_known(params, "lfsm_o.threshold_hz", "lfsm_o.droop_pct",
+                       "lfsm_o.response_time_s")
+    o = params.lfsm_o
+    droop = min(max(float(o.droop_pct) * DROOP_FACTOR, DROOP_RANGE_PCT[0]), DROOP_RANGE_PCT[1])
+    threshold = float(o.threshold_hz)
+    request = _der.freq_watt(threshold, droop, float(params.nominal.frequency_hz),
+                             float(o.response_time_s))
+    return request, threshold, droop
 
 
 def _freq_droop_request(params: GridCodeParameters) -> tuple[dict[str, Any], float, float]:
@@ -201,5 +220,23 @@ def test_freq_droop_setting_followed(station, charger, clock, bench, request):
         _lfsm("lfsm_o", s.OperatingPoint(-1.0), station, charger, clock, bench, request,
               params=judged, setup=lambda: _der.apply(charger, sent),
               name=f"FreqDroop {droop:g} % from {threshold:g} Hz, LFSM-O")
+    finally:
+        _der.clear(charger)
+
+
+@pytest.mark.requires("bidirectional", "grid_emulator", "power_analyzer")
+@s.skips_unknown_parameters
+def test_freq_watt_setting_followed(station, charger, clock, bench, request):
+    """After a FreqWatt (P(f)) curve steeper than the unit's own LFSM-O, the measured
+    over-frequency response (discharging at rated power) follows the curve: open loop at Tr
+    and the steady state on the curve's droop."""
+    _der.require_21(station, "FreqWatt")
+    params = s.params_of(station)
+    sent, threshold, droop = _freq_watt_request(params)
+    judged = _with_lfsm_o(params, threshold, droop, source="SetDERControl FreqWatt (this test)")
+    try:
+        _lfsm("lfsm_o", s.OperatingPoint(-1.0), station, charger, clock, bench, request,
+              params=judged, setup=lambda: _der.apply(charger, sent),
+              name=f"FreqWatt {droop:g} % from {threshold:g} Hz, LFSM-O")
     finally:
         _der.clear(charger)

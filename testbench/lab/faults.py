@@ -112,6 +112,8 @@ CHARGER_FAULTS: dict[str, str] = {
     "der-report-differs": "grid code: GetDERControl / ReportDERControl report its DER controls "
                           "otherwise than they were set (curve y values, setpoints and droops "
                           "x 1.2, displacement / 1.2); behaviour unchanged",
+    "ignores-freq-watt": "grid code: accepts an OCPP 2.1 FreqWatt (P(f)) curve and reports it "
+                         "back, but never caps its feed-in by it",
     "qu-wrong-sign": "grid code: its Q(U) response has the wrong sign (injects reactive power "
                      "where the volt-var curve asks it to absorb, and the reverse)",
     "sunspec-ignores-writes": "grid code: its SunSpec Modbus DER interface accepts setting writes "
@@ -165,7 +167,7 @@ FIRMWARE_FAULTS: tuple[str, ...] = (
 
 GRIDCODE_VOLTAGE_FAULTS: tuple[str, ...] = ("wrong-volt-var", "trips-in-ride-through",
                                              "no-reactive-power", "qu-wrong-sign",
-                                             "der-report-differs")
+                                             "der-report-differs", "ignores-freq-watt")
 """Grid-code faults of the voltage, reactive-power, ride-through and RoCoF checks (caught in
 tests/selftest/test_gridcode_voltage_faults.py); behaviour in testbench.sim.reactive and
 testbench.sim.ride_through."""

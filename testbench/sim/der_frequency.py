@@ -10,8 +10,8 @@ against the OCPP 2.1 R use cases) -> ``droop_pct``, ``responseTime`` (s, 90 % op
 ones (``ReactiveBehaviour.controls``) so ClearDERControl and GetDERControl see it; clearing
 it returns the LFSM settings to the parameter set's (a value written over SunSpec meanwhile
 goes with it: the unit has one setting); clearing other controls leaves them alone. A setting outside what a unit can do (a threshold on
-the wrong side of nominal, a droop <= 0) is answered ``Rejected``. ``FreqWatt`` is not
-supported (answered NotSupported by the reactive handler).
+the wrong side of nominal, a droop <= 0) is answered ``Rejected``. ``FreqWatt`` is an
+export cap kept by :mod:`testbench.sim.reactive`.
 
 Every control's ``isDefault`` is kept in its body (``is_default``) for the read-back
 (:mod:`testbench.sim.der_report`).

@@ -18,6 +18,9 @@ one set wins):
 
 ``VoltWatt`` (P(U)) is independent of them: the export (discharging) power is capped at
 curve(U) x rated, x = voltage in % of nominal, y in % of rated (``PctMaxW``).
+``FreqWatt`` (P(f)) likewise caps the export at curve(f) x rated, x = frequency in Hz
+(verify against the OCPP 2.1 R use cases), y in % of rated (``PctMaxW``); with both, the
+lower cap holds. The unit's own LFSM still acts: the export is the lower of the two.
 
 Dynamics: first-order; tau = the curve's ``responseTime`` (90 %, "Tr") / ln 10, else the
 set's ``three_tau_s`` / 3 (Q(U), P(U)) or ``cos_phi_p.settling_time_s`` / 3 (cos phi(P),
@@ -30,7 +33,8 @@ Sign at the measuring points: the plant reports reactive power like active power
 
 Faults: ``wrong-volt-var`` (the Q(U) response is half the curve's: slopes and limits
 halved), ``no-reactive-power`` (accepts every Q setting and delivers none), ``qu-wrong-sign``
-(the Q(U) response has the opposite sign: injects where the curve absorbs).
+(the Q(U) response has the opposite sign: injects where the curve absorbs),
+``ignores-freq-watt`` (accepts a FreqWatt curve and reports it, but never caps by it).
 """
 
 from __future__ import annotations
@@ -51,7 +55,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("testbench.sim")
 
 REACTIVE_MODES = ("VoltVar", "WattPF", "FixedPFAbsorb", "FixedPFInject", "FixedVar")
-SUPPORTED = (*REACTIVE_MODES, "VoltWatt")
+EXPORT_CAPS = ("VoltWatt", "FreqWatt")
+SUPPORTED = (*REACTIVE_MODES, *EXPORT_CAPS)
 WRONG_VOLT_VAR_FACTOR = 0.5
 SETTLED_VAR = 0.5
 SETTLED_W = 0.5
@@ -125,7 +130,7 @@ class ReactiveBehaviour:
             del self.controls[key]
             if key == self._mode:
                 self._mode = None
-        if "VoltWatt" not in self.controls:
+        if not any(kind in self.controls for kind in EXPORT_CAPS):
             self.export_cap_w = math.inf
         return "Accepted" if doomed else "NotFound"
 
@@ -185,12 +190,24 @@ class ReactiveBehaviour:
             return float(var.get("setpoint", 0.0)) / 100.0 * self.rated_w
         return 0.0
 
-    def target_export_cap_w(self, u_pu: float) -> float:
-        """The P(U) cap on export power (W) at ``u_pu``; inf without a VoltWatt control."""
-        curve = self._curve("VoltWatt")
-        if curve is None:
+    def target_export_cap_w(self, u_pu: float, f_hz: float | None = None) -> float:
+        """The cap on export power (W) at ``u_pu`` and ``f_hz``: the lower of the P(U)
+        (VoltWatt) and P(f) (FreqWatt) curves; inf without either control."""
+        return min(self._cap_by("VoltWatt", u_pu * 100.0), self._cap_by("FreqWatt", f_hz))
+
+    def _cap_by(self, control_type: str, x: float | None) -> float:
+        curve = self._curve(control_type)
+        if curve is None or x is None or (control_type == "FreqWatt"
+                                          and "ignores-freq-watt" in self.faults):
             return math.inf
-        return max(0.0, float(curve(u_pu * 100.0)) / 100.0 * self.rated_w)
+        return max(0.0, float(curve(x)) / 100.0 * self.rated_w)
+
+    def _cap_tau_s(self, u_pu: float, f_hz: float) -> float:
+        """The time constant of the binding cap (FreqWatt: the set's LFSM-O Tr)."""
+        if self._cap_by("FreqWatt", f_hz) < self._cap_by("VoltWatt", u_pu * 100.0):
+            return self._tau_s("FreqWatt", self._seconds("lfsm_o.response_time_s") * 3.0
+                               / LN10)
+        return self._tau_s("VoltWatt", self._seconds("p_u.three_tau_s"))
 
     def _seconds(self, path: str) -> float:
         """A response time of the set; ``DEFAULT_RESPONSE_S`` where the set does not know it
@@ -210,14 +227,15 @@ class ReactiveBehaviour:
         """Move Q and the P(U) cap towards their targets for ``dt_s`` lab seconds."""
         volts = [stage.node.phase_voltage_v(n) for n in range(stage.node.phases)]
         u_pu = max(volts) / stage.node.nominal_voltage_v if volts else 0.0
-        cap_target = self.target_export_cap_w(u_pu)
+        f_hz = float(stage.node.frequency_hz)
+        cap_target = self.target_export_cap_w(u_pu, f_hz)
         self._cap_target_w = cap_target
         if math.isinf(cap_target):
             self.export_cap_w = math.inf
         else:
             if math.isinf(self.export_cap_w):
                 self.export_cap_w = max(cap_target, self.rated_w)
-            tau = self._tau_s("VoltWatt", self._seconds("p_u.three_tau_s"))
+            tau = self._cap_tau_s(u_pu, f_hz)
             self.export_cap_w = cap_target + (self.export_cap_w - cap_target) * math.exp(
                 -dt_s / tau)
         if not operating:

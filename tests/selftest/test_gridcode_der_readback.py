@@ -1,6 +1,7 @@
 """DER settings over OCPP 2.1: the read-back case catches a charger reporting its controls
-otherwise than they were set, and the FreqDroop case catches a unit whose LFSM-O response
-does not follow the droop that was set; a conformant pair passes both.
+otherwise than they were set, the FreqDroop case a unit whose LFSM-O response does not
+follow the droop that was set, and the FreqWatt case a unit ignoring a P(f) curve; a
+conformant pair passes all.
 
 Runs of the real ``testbench run suites/gridcode/test_der_settings.py`` on a generated grid
 lab (:mod:`gridlab`: bidirectional 2.1 chargers, a bidirectional EV, grid emulator and
@@ -20,9 +21,10 @@ REPO = Path(__file__).resolve().parents[2]
 SUITE = str(REPO / "suites" / "gridcode" / "test_der_settings.py")
 READBACK = "test_der_control_read_back"
 DROOP = "test_freq_droop_setting_followed"
+FREQ_WATT = "test_freq_watt_setting_followed"
 CONTROLS = ("VoltVar", "WattPF", "VoltWatt", "FixedPFAbsorb", "FixedPFInject", "FixedVar",
-            "FreqDroop")
-CAUGHT_HERE = ("der-report-differs",)
+            "FreqDroop", "FreqWatt")
+CAUGHT_HERE = ("der-report-differs", "ignores-freq-watt")
 """Grid-code voltage faults proven here (the rest in test_gridcode_voltage_faults.py)."""
 
 
@@ -61,24 +63,33 @@ def test_read_back_catches_a_report_that_differs(tmp_path: Path, testbench_cli) 
     assert not problems, "\n".join(problems) + "\n" + result.output[-3000:]
 
 
+# charger -> (faults, test -> the check its failure must name; None: must pass)
+FOLLOWED: dict[str, tuple[tuple[str, ...], dict[str, str | None]]] = {
+    "v2g-ok": ((), {DROOP: None, FREQ_WATT: None}),
+    "v2g-droop": (("wrong-droop",), {DROOP: "judge_steady_state"}),
+    "v2g-fw": (("ignores-freq-watt",), {FREQ_WATT: "judge_steady_state", DROOP: None}),
+}
+
+
 @pytest.mark.slow
-def test_freq_droop_setting_is_followed_and_a_wrong_droop_caught(tmp_path: Path,
-                                                                 testbench_cli) -> None:
-    lab = write_grid_lab(tmp_path / "lab.toml", {"v2g-ok": (), "v2g-droop": ("wrong-droop",)})
-    result = testbench_cli("run", "--lab", str(lab), "--unattended", "-k", DROOP, SUITE,
-                           timeout_s=600)
+def test_freq_droop_and_freq_watt_settings_are_followed_and_faults_caught(
+        tmp_path: Path, testbench_cli) -> None:
+    lab = write_grid_lab(tmp_path / "lab.toml", {c: f for c, (f, _) in FOLLOWED.items()})
+    result = testbench_cli("run", "--lab", str(lab), "--unattended", "-k",
+                           f"{DROOP} or {FREQ_WATT}", SUITE, timeout_s=600)
     verdicts = result.verdicts()
     problems = []
-    for charger, check in (("v2g-ok", None), ("v2g-droop", "judge_steady_state")):
-        record = verdicts.get((charger, V2G_EV, DROOP))
+    for charger, test, check in ((c, t, k) for c, (_, ts) in FOLLOWED.items()
+                                 for t, k in ts.items()):
+        record = verdicts.get((charger, V2G_EV, test))
         if record is None:
-            problems.append(f"{charger}: no verdict for {DROOP}")
+            problems.append(f"{charger}: no verdict for {test}")
             continue
         want = "passed" if check is None else "failed"
         if record["verdict"] != want:
-            problems.append(f"{charger}: {record['verdict']}, expected {want}: "
+            problems.append(f"{charger} {test}: {record['verdict']}, expected {want}: "
                             f"{record['message']}")
         elif check is not None and check not in record["message"]:
-            problems.append(f"{charger}: failed for another reason than {check}: "
+            problems.append(f"{charger} {test}: failed for another reason than {check}: "
                             f"{record['message']}")
     assert not problems, "\n".join(problems) + "\n" + result.output[-3000:]

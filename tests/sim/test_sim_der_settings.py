@@ -95,4 +95,36 @@ def test_clearing_other_controls_keeps_lfsm_values_written_elsewhere() -> None:
     grid.lfsm_settings = {"lfsm_o": {"droop_pct": 7.0}}
     fake.on_clear_der_control(False)  # nothing of FreqDroop to clear: 711 stays
     assert grid.droop_pct("lfsm_o") == pytest.approx(7.0)
-    assert fake.on_set_der_control(False, "fw", "FreqWatt").status == "NotSupported"
+    assert fake.on_set_der_control(False, "fw", "FreqWatt", curve=FREQ_WATT).status == \
+        "Accepted"
+    assert grid.droop_pct("lfsm_o") == pytest.approx(7.0)  # FreqWatt is a cap, not a droop
+
+
+FREQ_WATT = {"priority": 0, "y_unit": "PctMaxW", "response_time": 2.0,
+             "curve_data": [{"x": 45.0, "y": 100.0}, {"x": 50.2, "y": 100.0},
+                            {"x": 51.7, "y": 0.0}, {"x": 55.1, "y": 0.0}]}
+
+
+@pytest.mark.parametrize(("f_hz", "cap_share"), [(50.0, 1.0), (50.2, 1.0), (50.95, 0.5),
+                                                 (51.7, 0.0), (52.5, 0.0)])
+def test_freq_watt_caps_the_export_along_its_curve(f_hz: float, cap_share: float) -> None:
+    grid = _grid()
+    assert grid.reactive is not None
+    assert grid.reactive.set_control("fw", "FreqWatt", {"curve": FREQ_WATT}) == "Accepted"
+    assert grid.reactive.target_export_cap_w(1.0, f_hz) == pytest.approx(cap_share * 22000.0)
+
+
+def test_the_lower_of_volt_watt_and_freq_watt_caps_and_the_fault_ignores_freq_watt() -> None:
+    volt_watt = {"curve_data": [{"x": 100.0, "y": 80.0}, {"x": 110.0, "y": 80.0}]}
+    grid = _grid()
+    assert grid.reactive is not None
+    grid.reactive.set_control("vw", "VoltWatt", {"curve": volt_watt})
+    grid.reactive.set_control("fw", "FreqWatt", {"curve": FREQ_WATT})
+    assert grid.reactive.target_export_cap_w(1.0, 50.0) == pytest.approx(0.8 * 22000.0)
+    assert grid.reactive.target_export_cap_w(1.0, 50.95) == pytest.approx(0.5 * 22000.0)
+    faulty = _grid("ignores-freq-watt")
+    assert faulty.reactive is not None
+    assert faulty.reactive.set_control("fw", "FreqWatt", {"curve": FREQ_WATT}) == "Accepted"
+    assert faulty.reactive.target_export_cap_w(1.0, 51.7) == float("inf")
+    assert grid.reactive.clear(control_type="FreqWatt") == "Accepted"
+    assert grid.reactive.target_export_cap_w(1.0, 51.7) == pytest.approx(0.8 * 22000.0)
