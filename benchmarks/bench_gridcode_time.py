@@ -33,7 +33,6 @@ import argparse
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,6 +40,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from testbench.lab.ports import unused_port
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -60,9 +61,8 @@ EV = {"make": "Arden", "model": "Volta V2G", "software": "3.1", "phases": 3,
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port free now and not yet given to another instrument of this process."""
+    return unused_port()
 
 
 def _toml(value: Any) -> str:

@@ -44,6 +44,8 @@ from faultlab import journal_integrity
 from robustlab import ChargerEntry, ChargerRun, run_with_fault
 from safety_bench import Run, run, run_and_interrupt, write_lab, write_suite
 
+from testbench.lab.ports import unused_port
+
 
 @dataclass
 class Outcome:
@@ -90,9 +92,7 @@ def _add_instruments(lab: Path) -> None:
     text = lab.read_text(encoding="utf-8")
     box = re.search(r'resource = "(TCPIP::127\.0\.0\.1::\d+::SOCKET)"', text)
     assert box is not None
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = unused_port()  # not one the lab's other instruments were given
     text += f'''
   [[stations.instruments]]
   name = "analyzer-disconnect"

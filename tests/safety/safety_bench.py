@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -20,14 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from testbench.lab.ports import unused_port
+
 ENERGISABLE = ("grid", "dc", "relays")
 LIMIT_VOLTAGE_V = 480.0
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port free now and not yet given to another instrument of this process."""
+    return unused_port()
 
 
 def write_lab(folder: Path, time_scale: float = 10.0) -> Path:

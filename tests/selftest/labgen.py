@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from testbench.lab.ports import unused_port
 
 BASE_CHARGERS = {
     "1.6": dict(vendor="Voltiq", model="W22", firmware="3.4.1", max_current_a=32.0, max_power_w=22000.0),
@@ -23,9 +24,8 @@ EVS = {
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port free now and not yet given to another instrument of this process."""
+    return unused_port()
 
 
 def _value(v: object) -> str:

@@ -10,15 +10,15 @@ import pytest
 from sim_harness import ChargerDef, LabDef, SimProcess, TestCsms, write_lab
 
 from testbench.clock import LabClock
+from testbench.lab.ports import unused_port
 from testbench.sim import main
 
 SCALE = 40.0
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A loopback port free now and not yet given to another instrument of this process."""
+    return unused_port()
 
 
 def start(tmp_path: Path, url: str, chargers: list[ChargerDef], epoch: float) -> SimProcess:
