@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
 import allure
@@ -198,7 +199,7 @@ def test_der_control_read_back(kind, station, charger, clock, bench, request):
 
 
 def _with_lfsm_o(params: GridCodeParameters, threshold_hz: float, droop_pct: float,
-                 source: str = "SetDERControl FreqDroop (this test)") -> GridCodeParameters:
+                 source: str) -> GridCodeParameters:
     """``params`` with the LFSM-O threshold and droop a setting wrote (``source``)."""
     section = params.lfsm_o
     values = dict(section.__dict__["_values"])
@@ -207,21 +208,29 @@ def _with_lfsm_o(params: GridCodeParameters, threshold_hz: float, droop_pct: flo
     return dataclasses.replace(params, lfsm_o=LfsmO(params.name, values))
 
 
+def _lfsm_o_after(kind: str, build: Callable[[GridCodeParameters], tuple[dict[str, Any], float,
+                                                                       float]],
+                  station: Any, charger: Any, clock: Any, bench: Any, request: Any) -> None:
+    """Send the ``kind`` setting ``build`` makes from the set, then run the LFSM-O procedure
+    (discharging at rated power) judged against the threshold and droop it set."""
+    _der.require_21(station, kind)
+    params = s.params_of(station)
+    sent, threshold, droop = build(params)
+    judged = _with_lfsm_o(params, threshold, droop, source=f"SetDERControl {kind} (this test)")
+    try:
+        _lfsm("lfsm_o", s.OperatingPoint(-1.0), station, charger, clock, bench, request,
+              params=judged, setup=lambda: _der.apply(charger, sent),
+              name=f"{kind} {droop:g} % from {threshold:g} Hz, LFSM-O")
+    finally:
+        _der.clear(charger)
+
+
 @pytest.mark.requires("bidirectional", "grid_emulator", "power_analyzer")
 @s.skips_unknown_parameters
 def test_freq_droop_setting_followed(station, charger, clock, bench, request):
     """After a FreqDroop setting, the measured LFSM-O response follows the new droop and
     threshold (discharging at rated power)."""
-    _der.require_21(station, "FreqDroop")
-    params = s.params_of(station)
-    sent, threshold, droop = _freq_droop_request(params)
-    judged = _with_lfsm_o(params, threshold, droop)
-    try:
-        _lfsm("lfsm_o", s.OperatingPoint(-1.0), station, charger, clock, bench, request,
-              params=judged, setup=lambda: _der.apply(charger, sent),
-              name=f"FreqDroop {droop:g} % from {threshold:g} Hz, LFSM-O")
-    finally:
-        _der.clear(charger)
+    _lfsm_o_after("FreqDroop", _freq_droop_request, station, charger, clock, bench, request)
 
 
 @pytest.mark.requires("bidirectional", "grid_emulator", "power_analyzer")
@@ -230,13 +239,4 @@ def test_freq_watt_setting_followed(station, charger, clock, bench, request):
     """After a FreqWatt (P(f)) curve steeper than the unit's own LFSM-O, the measured
     over-frequency response (discharging at rated power) follows the curve: open loop at Tr
     and the steady state on the curve's droop."""
-    _der.require_21(station, "FreqWatt")
-    params = s.params_of(station)
-    sent, threshold, droop = _freq_watt_request(params)
-    judged = _with_lfsm_o(params, threshold, droop, source="SetDERControl FreqWatt (this test)")
-    try:
-        _lfsm("lfsm_o", s.OperatingPoint(-1.0), station, charger, clock, bench, request,
-              params=judged, setup=lambda: _der.apply(charger, sent),
-              name=f"FreqWatt {droop:g} % from {threshold:g} Hz, LFSM-O")
-    finally:
-        _der.clear(charger)
+    _lfsm_o_after("FreqWatt", _freq_watt_request, station, charger, clock, bench, request)
