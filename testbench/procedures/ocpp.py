@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from testbench.clock import parse_iso_utc
 from testbench.errors import DeviceFailure
 
 
@@ -189,11 +190,28 @@ def _to_wh(sampled: dict) -> float:
 
 @dataclass(frozen=True)
 class EnergySample:
-    """An energy register reading, with its lab timestamp and the power reported beside it."""
+    """An energy register reading, with its lab timestamp and the power reported beside it.
+
+    ``lab_s`` is when the charger says it sampled (the meterValue's ``timestamp``), so a
+    reading replayed late (after an outage) keeps its time; the arrival time only where the
+    timestamp is missing or unreadable.
+    """
 
     lab_s: float
     energy_wh: float
     power_w: float | None
+
+
+def _sampled_at_s(meter_values: Iterable[dict], arrived_s: float) -> float:
+    """The timestamp of the meterValue holding the energy register; ``arrived_s`` without."""
+    for mv in meter_values:
+        if _energy_in([mv]) is None:
+            continue
+        try:
+            return parse_iso_utc(str(mv["timestamp"]))
+        except (KeyError, ValueError):
+            return arrived_s
+    return arrived_s
 
 
 def energy_samples(charger: Charger) -> list[EnergySample]:
@@ -216,7 +234,7 @@ def energy_samples(charger: Charger) -> list[EnergySample]:
                 if sv.get("measurand") == "Power.Active.Import":
                     power = float(sv["value"]) * (1000.0 if (sv.get("unit") or sv.get(
                         "unitOfMeasure", {}).get("unit")) == "kW" else 1.0)
-        samples.append(EnergySample(msg.lab_s, energy, power))
+        samples.append(EnergySample(_sampled_at_s(mvs, msg.lab_s), energy, power))
     return samples
 
 
