@@ -25,6 +25,7 @@ from typing import Protocol
 
 import can
 
+from instruments.twins.lifecycle import leave_bus, stop_task
 from instruments.twins.serial_cp import PilotLine, SimplePilot
 
 CHARGE_INFO, EV_DC_LIMITS, EV_DC_TARGETS, EV_CONTROL = 0x1000, 0x1300, 0x1301, 0x1302
@@ -193,14 +194,6 @@ class CcsCanTwin:
 
     async def stop(self) -> None:
         """Stop sending and leave the bus."""
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
-            self._ticker = None
-        if self._notifier is not None:
-            self._notifier.stop()
-            self._notifier = None
-        if self._bus is not None:
-            self._bus.shutdown()
-            self._bus = None
+        await stop_task(self._ticker)
+        leave_bus(self._notifier, self._bus)
+        self._ticker, self._notifier, self._bus = None, None, None

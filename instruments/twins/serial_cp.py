@@ -23,6 +23,8 @@ import tty
 from dataclasses import dataclass
 from typing import Protocol
 
+from instruments.twins.lifecycle import stop_task
+
 FAULTS = ("silent", "garbage", "disconnect")
 FIRMWARE = "0.3"
 _TOP_V = {"A": 12.0, "B": 9.0, "C": 6.0, "D": 3.0, "E": 0.0, "F": -12.0}
@@ -206,11 +208,8 @@ class SerialCpTwin:
 
     async def stop(self) -> None:
         """Stop printing, close the pty pair or the socket server."""
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
-            self._ticker = None
+        await stop_task(self._ticker)
+        self._ticker = None
         self._disconnect()
         if self._slave is not None:
             os.close(self._slave)

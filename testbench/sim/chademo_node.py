@@ -15,6 +15,7 @@ from collections.abc import Iterable
 
 import can
 
+from instruments.twins.lifecycle import leave_bus, stop_task
 from testbench.clock import LabClock
 
 MIN_PERIOD_S = 0.01
@@ -68,14 +69,6 @@ class CyclicCanNode:
 
     async def stop(self) -> None:
         """Stop the cycle and leave the bus."""
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
-            self._ticker = None
-        if self._notifier is not None:
-            self._notifier.stop()
-            self._notifier = None
-        if self._bus is not None:
-            self._bus.shutdown()
-            self._bus = None
+        await stop_task(self._ticker)
+        leave_bus(self._notifier, self._bus)
+        self._ticker, self._notifier, self._bus = None, None, None
